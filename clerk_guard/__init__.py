@@ -1,0 +1,47 @@
+"""clerk-guard: verify Clerk session tokens in any Python web backend.
+
+The core is framework-neutral; adapters live in ``clerk_guard.asgi``, ``clerk_guard.fastapi``,
+``clerk_guard.wsgi``, ``clerk_guard.flask`` and ``clerk_guard.django``.
+"""
+
+from __future__ import annotations
+
+from ._claims import SessionAuth
+from ._config import GuardConfig
+from ._errors import (
+    AuthenticationError,
+    ClerkGuardError,
+    ConfigurationError,
+    KeysUnavailableError,
+    PermissionDeniedError,
+    TokenInvalidError,
+    TokenMissingError,
+)
+from ._guard import AsyncGuard, Guard
+from ._http import ErrorResponse, error_response
+from ._jwks import AsyncJWKSClient, JWKSClient, clear_key_caches
+from ._tokens import extract_token, parse_cookies
+
+__all__ = [
+    "AsyncGuard",
+    "AsyncJWKSClient",
+    "AuthenticationError",
+    "ClerkGuardError",
+    "ConfigurationError",
+    "ErrorResponse",
+    "Guard",
+    "GuardConfig",
+    "JWKSClient",
+    "KeysUnavailableError",
+    "PermissionDeniedError",
+    "SessionAuth",
+    "TokenInvalidError",
+    "TokenMissingError",
+    "__version__",
+    "clear_key_caches",
+    "error_response",
+    "extract_token",
+    "parse_cookies",
+]
+
+__version__ = "0.1.0"

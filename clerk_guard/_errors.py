@@ -1,0 +1,96 @@
+"""The exception tree of clerk-guard.
+
+Every error has a class-level ``code``: a stable string for logs and metrics. Reason codes follow
+the names ``@clerk/backend`` uses (``TokenVerificationErrorReason``) where it has one.
+
+    ClerkGuardError
+    ├── ConfigurationError           invalid settings, raised at construction
+    ├── AuthenticationError          the client's fault: answered with 401
+    │   ├── TokenMissingError        no session token on a protected route
+    │   └── TokenInvalidError        a token was sent and fails a check (``reason`` says which)
+    ├── PermissionDeniedError        signed in, but lacks a required role/permission: 403
+    └── KeysUnavailableError         no usable key set could be loaded: 503
+
+The client never sees ``reason`` or the message unless debug responses are switched on: telling a
+caller why its token failed is an oracle.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ClerkGuardError",
+    "ConfigurationError",
+    "KeysUnavailableError",
+    "PermissionDeniedError",
+    "TokenInvalidError",
+    "TokenMissingError",
+]
+
+
+class ClerkGuardError(Exception):
+    """Root of every error clerk-guard raises."""
+
+    code: str = "clerk-guard-error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ConfigurationError(ClerkGuardError, ValueError):
+    """The configuration cannot work; the message says what to change."""
+
+    code = "configuration-invalid"
+
+
+class AuthenticationError(ClerkGuardError):
+    """The request did not prove a session: answered with 401.
+
+    ``source`` is where the token came from (``"header"``, ``"cookie"`` or ``None``) and
+    ``fingerprint`` a short hash of the token, so logs can correlate failures without the token.
+    """
+
+    code = "authentication-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        source: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.source = source
+        self.fingerprint = fingerprint
+
+
+class TokenMissingError(AuthenticationError):
+    """No session token in the ``Authorization`` header or the session cookie."""
+
+    code = "session-token-missing"
+
+
+class TokenInvalidError(AuthenticationError):
+    """A token was presented and failed verification; ``code`` names the check."""
+
+    code = "token-invalid"
+
+
+class PermissionDeniedError(ClerkGuardError):
+    """A valid session lacks a required role, permission, feature or plan: answered with 403."""
+
+    code = "permission-denied"
+
+
+class KeysUnavailableError(ClerkGuardError):
+    """No key set could be loaded and none is cached: answered with 503 and ``Retry-After``."""
+
+    code = "jwk-remote-failed-to-load"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

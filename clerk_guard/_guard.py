@@ -1,0 +1,272 @@
+"""Guard / AsyncGuard: find the token, get the key, verify; with a cache of verified tokens."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from ._claims import SessionAuth, TokenSource
+from ._config import GuardConfig
+from ._errors import AuthenticationError, TokenMissingError
+from ._jwks import AsyncJWKSClient, JWKSClient, KeyStore
+from ._tokens import extract_token
+from ._verify import ParsedToken, Verifier, fingerprint
+
+__all__ = ["AsyncGuard", "Guard"]
+
+
+class _TokenCache:
+    """A bounded LRU of verified tokens: a repeat costs a lookup plus the time checks.
+
+    Entries hold the result and its time claims; a hit is re-checked against the clock, so a
+    cached token is never accepted past ``exp``. Only successes are stored.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, SessionAuth] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> SessionAuth | None:
+        with self._lock:
+            auth = self._entries.get(token)
+            if auth is not None:
+                self._entries.move_to_end(token)
+            return auth
+
+    def put(self, token: str, auth: SessionAuth) -> None:
+        if self.size == 0:
+            return
+        with self._lock:
+            self._entries[token] = auth
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def discard(self, token: str) -> None:
+        with self._lock:
+            self._entries.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class _BaseGuard:
+    def __init__(self, config: GuardConfig | None = None, **options: Any) -> None:
+        if config is None:
+            config = GuardConfig(**options)
+        elif options:
+            config = dataclasses.replace(config, **options)
+        self.config = config
+        self.verifier = Verifier(config)
+        self.token_cache = _TokenCache(config.token_cache_size)
+        self._leeway = config.leeway
+        self._production = (config.publishable_key or "").startswith("pk_live_")
+
+    def extract(
+        self, authorization: Sequence[str], cookies: Iterable[str]
+    ) -> tuple[str, TokenSource] | None:
+        """The token and where it came from, or ``None``: see DESIGN §3.
+
+        :raises TokenInvalidError: a malformed or duplicated ``Authorization`` header.
+        """
+        config = self.config
+        return extract_token(
+            authorization,
+            cookies,
+            suffix=config.cookie_suffix,
+            frontend_api=config.frontend_api,
+            production=self._production,
+            now=config.clock(),
+        )
+
+    def _cached(self, token: str, source: TokenSource | None) -> SessionAuth | None:
+        auth = self.token_cache.get(token)
+        if auth is None:
+            return None
+        now, leeway = self.config.clock(), self._leeway
+        nbf = auth.not_before
+        if (
+            auth.expires_at <= now - leeway
+            or auth.issued_at > now + leeway
+            or (nbf is not None and nbf > now + leeway)
+        ):
+            self.token_cache.discard(token)
+            return None  # verify again, which raises with the precise reason
+        if auth.token_source != source:
+            auth = dataclasses.replace(auth, token_source=source)
+        return auth
+
+    def _parse(self, token: str, source: TokenSource | None) -> ParsedToken:
+        try:
+            return self.verifier.parse(token)
+        except AuthenticationError as exc:
+            raise _annotated(exc, token, source) from None
+
+    def _finish(
+        self, parsed: ParsedToken, key: RSAPublicKey, source: TokenSource | None
+    ) -> SessionAuth:
+        try:
+            auth = self.verifier.finish(parsed, key, source)
+        except AuthenticationError as exc:
+            raise _annotated(exc, parsed.token, source) from None
+        self.token_cache.put(parsed.token, auth)
+        return auth
+
+
+def _annotated(
+    exc: AuthenticationError, token: str, source: TokenSource | None
+) -> AuthenticationError:
+    exc.source = source
+    exc.fingerprint = fingerprint(token)
+    return exc
+
+
+def _missing() -> TokenMissingError:
+    return TokenMissingError("No session token in the Authorization header or the session cookie.")
+
+
+class Guard(_BaseGuard):
+    """Verifies Clerk session tokens, blocking on key fetches: for WSGI and threads.
+
+    Build it once per configuration and share it; it is thread-safe.
+
+    :param config: a :class:`GuardConfig`; or pass its fields as keyword arguments.
+    :param transport: an ``httpx`` transport for the key fetch (tests use
+        ``clerk_guard.testing.LocalIssuer.transport()``).
+    """
+
+    def __init__(
+        self,
+        config: GuardConfig | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        store: KeyStore | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(config, **options)
+        self.jwks: JWKSClient | None = None
+        if self.config.public_key is None:
+            self.jwks = JWKSClient(self.config, transport=transport, store=store)
+
+    def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
+        """Verify one token.
+
+        :raises TokenInvalidError: with ``code`` naming the failed check.
+        :raises TokenMissingError: ``session-token-pending``, a pending session.
+        :raises KeysUnavailableError: no key set could be loaded.
+        """
+        auth = self._cached(token, source)
+        if auth is not None:
+            return auth
+        parsed = self._parse(token, source)
+        key = self.config.public_key
+        if self.jwks is not None:
+            try:
+                key = self.jwks.get_key(parsed.kid)
+            except AuthenticationError as exc:
+                raise _annotated(exc, token, source) from None
+        assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
+        return self._finish(parsed, key, source)
+
+    def authenticate(
+        self, authorization: Sequence[str], cookies: Iterable[str], *, required: bool = True
+    ) -> SessionAuth | None:
+        """Find and verify the request's token, from its raw header lines.
+
+        :param authorization: every ``Authorization`` field line (two is an error).
+        :param cookies: every ``Cookie`` field line.
+        :param required: raise :class:`TokenMissingError` when there is no token; otherwise
+            return ``None`` then. An invalid token raises either way.
+        """
+        found = self.extract(authorization, cookies)
+        if found is None:
+            if required:
+                raise _missing()
+            return None
+        try:
+            return self.verify(found[0], source=found[1])
+        except TokenMissingError:
+            if required:
+                raise
+            return None
+
+    def warm_up(self) -> None:
+        """Fetch the key set now (at start-up), so the first request does not wait."""
+        if self.jwks is not None:
+            self.jwks.warm_up()
+
+    def close(self) -> None:
+        if self.jwks is not None:
+            self.jwks.close()
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncGuard(_BaseGuard):
+    """Verifies Clerk session tokens without blocking the event loop: for ASGI.
+
+    The key fetch uses ``httpx.AsyncClient``, created on the loop that first needs it.
+    """
+
+    def __init__(
+        self,
+        config: GuardConfig | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        store: KeyStore | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(config, **options)
+        self.jwks: AsyncJWKSClient | None = None
+        if self.config.public_key is None:
+            self.jwks = AsyncJWKSClient(self.config, transport=transport, store=store)
+
+    async def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
+        """Verify one token; raises as :meth:`Guard.verify`."""
+        auth = self._cached(token, source)
+        if auth is not None:
+            return auth
+        parsed = self._parse(token, source)
+        key = self.config.public_key
+        if self.jwks is not None:
+            try:
+                key = await self.jwks.get_key(parsed.kid)
+            except AuthenticationError as exc:
+                raise _annotated(exc, token, source) from None
+        assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
+        return self._finish(parsed, key, source)
+
+    async def authenticate(
+        self, authorization: Sequence[str], cookies: Iterable[str], *, required: bool = True
+    ) -> SessionAuth | None:
+        """Find and verify the request's token; as :meth:`Guard.authenticate`."""
+        found = self.extract(authorization, cookies)
+        if found is None:
+            if required:
+                raise _missing()
+            return None
+        try:
+            return await self.verify(found[0], source=found[1])
+        except TokenMissingError:
+            if required:
+                raise
+            return None
+
+    async def warm_up(self) -> None:
+        """Fetch the key set now (ASGI lifespan start-up), so the first request does not wait."""
+        if self.jwks is not None:
+            await self.jwks.warm_up()
+
+    async def aclose(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.aclose()

@@ -1,0 +1,418 @@
+"""Keys from a JWKS endpoint: one cache per instance, a sync and an async client over httpx.
+
+The policy (when to fetch, what to serve while a fetch fails) lives in :class:`KeyStore` and is
+the same for both clients; they differ only in how they wait and how they do I/O.
+
+- A key set is used for ``jwks_ttl`` seconds, then refreshed. While one caller refreshes, the
+  others keep using the old set, so only one request waits.
+- A ``kid`` that is not in the set triggers a refresh only if no fetch happened in the last
+  ``jwks_cooldown`` seconds: a flood of random ``kid`` values costs one fetch per cooldown.
+  Concurrent callers share one fetch (single flight). A bad signature never triggers a fetch.
+- A failed refresh keeps the last good set for ``jwks_max_stale`` seconds and backs off
+  exponentially before the next attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import httpx
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
+
+from ._config import MIN_RSA_BITS, GuardConfig
+from ._errors import KeysUnavailableError, TokenInvalidError
+
+__all__ = [
+    "MAX_JWKS_BYTES",
+    "MAX_JWKS_KEYS",
+    "AsyncJWKSClient",
+    "JWKSClient",
+    "KeyStore",
+    "clear_key_caches",
+    "parse_jwks",
+]
+
+logger = logging.getLogger("clerk_guard")
+
+#: A Clerk JWKS is about 1 KiB per key; anything far larger is not a key set.
+MAX_JWKS_BYTES = 128 * 1024
+MAX_JWKS_KEYS = 32
+_MAX_BACKOFF = 60.0
+
+
+def _unavailable(message: str, code: str = "jwk-remote-failed-to-load") -> KeysUnavailableError:
+    return KeysUnavailableError(message, code=code)
+
+
+def _b64url_int(value: Any) -> int:
+    if not isinstance(value, str) or not value or "=" in value:
+        raise ValueError("not unpadded base64url")
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    return int.from_bytes(raw, "big")
+
+
+def _load_jwk(jwk: Any) -> tuple[str, RSAPublicKey] | None:
+    """One RS256 signing key from a JWK, or None when the entry is not one we may use."""
+    if not isinstance(jwk, dict):
+        return None
+    kid = jwk.get("kid")
+    if (
+        jwk.get("kty") != "RSA"
+        or jwk.get("use", "sig") != "sig"
+        or jwk.get("alg", "RS256") != "RS256"
+        or not isinstance(kid, str)
+        or not kid
+    ):
+        return None
+    try:
+        n, e = _b64url_int(jwk.get("n")), _b64url_int(jwk.get("e"))
+        if n.bit_length() < MIN_RSA_BITS or e < 3 or e % 2 == 0:
+            return None
+        return kid, RSAPublicNumbers(e, n).public_key()
+    except (ValueError, binascii.Error):
+        return None
+
+
+def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
+    """Parse a JWKS document into ``{kid: key}``, keeping only RSA keys of 2048 bits or more.
+
+    :raises KeysUnavailableError: not a JWKS, too many keys, or no usable key.
+    """
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _unavailable("The JWKS response is not JSON.", "jwk-remote-invalid") from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise _unavailable("The JWKS response has no 'keys' list.", "jwk-remote-invalid")
+    if len(keys) > MAX_JWKS_KEYS:
+        raise _unavailable(f"The JWKS holds more than {MAX_JWKS_KEYS} keys.", "jwk-remote-invalid")
+    loaded = dict(filter(None, map(_load_jwk, keys)))
+    if not loaded:
+        raise _unavailable("The JWKS holds no usable RS256 key.", "jwk-remote-missing")
+    return loaded
+
+
+def _check_response(response: httpx.Response, config: GuardConfig) -> None:
+    if response.status_code in (401, 403) and config.key_source == "secret_key":
+        raise _unavailable(
+            f"The Backend API refused the secret key (HTTP {response.status_code}).",
+            "secret-key-invalid",
+        )
+    if response.status_code != 200:
+        raise _unavailable(f"The JWKS endpoint answered HTTP {response.status_code}.")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # We asked for identity; a compressed body could be a decompression bomb, and with the
+        # encoding refused here, iter_bytes() below never decompresses.
+        raise _unavailable(f"The JWKS response is {encoding}-encoded.", "jwk-remote-invalid")
+    length = response.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_JWKS_BYTES):
+        raise _unavailable("The JWKS response is too large.", "jwk-remote-invalid")
+
+
+def _add_chunk(body: bytearray, chunk: bytes, deadline: float) -> None:
+    body += chunk
+    if len(body) > MAX_JWKS_BYTES:
+        raise _unavailable("The JWKS response is too large.", "jwk-remote-invalid")
+    if time.monotonic() > deadline:
+        raise _unavailable("The JWKS endpoint did not answer within the deadline.")
+
+
+class KeyStore:
+    """The key set of one Clerk instance, shared by every client in the process."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, RSAPublicKey] = {}
+        self.fetched_at = float("-inf")  # last success
+        self.attempted_at = float("-inf")  # last attempt, success or not
+        self.retry_at = float("-inf")  # no attempt before this, after failures
+        self.failures = 0
+        self.fetches = 0
+        self.generation = 0  # bumped by every completed attempt
+        self.last_error: KeysUnavailableError | None = None
+        self.sync_lock = threading.Lock()
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def async_lock(self) -> asyncio.Lock:
+        """One lock per event loop: an ``asyncio.Lock`` cannot be shared across loops."""
+        loop = asyncio.get_running_loop()
+        lock = self._async_locks.get(loop)
+        if lock is None:
+            lock = self._async_locks[loop] = asyncio.Lock()
+        return lock
+
+    # Policy -----------------------------------------------------------------------------------
+
+    def lookup(
+        self, kid: str | None, config: GuardConfig, now: float
+    ) -> tuple[RSAPublicKey | None, str]:
+        """Decide from the cache alone: ``(key, "ok")``, ``(key, "refresh")`` (usable but due a
+        background refresh), or ``(None, "fetch")`` (must fetch before answering).
+
+        :raises KeysUnavailableError: nothing cached and the endpoint is in back-off.
+        :raises TokenInvalidError: ``jwk-kid-mismatch``, an unknown ``kid`` inside the cooldown.
+        """
+        age = now - self.fetched_at
+        if self.keys and age <= config.jwks_ttl + config.jwks_max_stale:
+            key = self.keys.get(kid) if kid is not None else None
+            if key is not None:
+                due = age > config.jwks_ttl and now >= self.retry_at
+                return key, "refresh" if due else "ok"
+            if kid is None:
+                raise TokenInvalidError("The token has no kid.", code="jwk-kid-mismatch")
+            if now - self.attempted_at >= config.jwks_cooldown and now >= self.retry_at:
+                return None, "fetch"
+            if self.failures and self.last_error is not None:
+                raise self.last_error
+            raise TokenInvalidError(
+                "No key in the JWKS matches the token's kid.", code="jwk-kid-mismatch"
+            )
+        if now < self.retry_at and self.last_error is not None:
+            raise self.last_error
+        return None, "fetch"
+
+    def record_success(self, keys: dict[str, RSAPublicKey], now: float) -> None:
+        self.keys = keys
+        self.fetched_at = self.attempted_at = now
+        self.failures = 0
+        self.retry_at = float("-inf")
+        self.last_error = None
+        self.fetches += 1
+        self.generation += 1
+
+    def record_failure(self, error: KeysUnavailableError, now: float) -> None:
+        self.attempted_at = now
+        self.failures += 1
+        backoff = min(_MAX_BACKOFF, 2.0 ** (self.failures - 1))
+        error.retry_after = max(1, round(backoff))
+        self.retry_at = now + backoff
+        self.last_error = error
+        self.fetches += 1
+        self.generation += 1
+        logger.warning(
+            "clerk_guard: key fetch failed (%s): %s; next attempt in %.0f s",
+            error.code,
+            error.message,
+            backoff,
+        )
+
+    def after_fetch(self, kid: str | None, config: GuardConfig, now: float) -> RSAPublicKey:
+        """The key for ``kid`` once a fetch has completed (by us or by the caller we waited for)."""
+        if self.keys and now - self.fetched_at <= config.jwks_ttl + config.jwks_max_stale:
+            key = self.keys.get(kid) if kid is not None else None
+            if key is not None:
+                return key
+            if self.failures == 0 or self.last_error is None:
+                raise TokenInvalidError(
+                    "No key in the JWKS matches the token's kid.", code="jwk-kid-mismatch"
+                )
+        if self.last_error is not None:
+            raise self.last_error
+        raise _unavailable("No key set is available.")  # pragma: no cover - defensive
+
+
+_stores: dict[str, KeyStore] = {}
+_stores_lock = threading.Lock()
+
+
+def _store_for(config: GuardConfig) -> KeyStore:
+    with _stores_lock:
+        store = _stores.get(config.cache_key)
+        if store is None:
+            store = _stores[config.cache_key] = KeyStore()
+        return store
+
+
+def clear_key_caches() -> None:
+    """Forget every cached key set (for tests)."""
+    with _stores_lock:
+        _stores.clear()
+
+
+class _BaseJWKSClient:
+    def __init__(self, config: GuardConfig, *, store: KeyStore | None = None) -> None:
+        if config.resolved_jwks_url is None:
+            raise ValueError("This configuration verifies with a PEM key and fetches no JWKS.")
+        self.config = config
+        self.url = config.resolved_jwks_url
+        self.store = store if store is not None else _store_for(config)
+        self._timeout = httpx.Timeout(config.jwks_timeout)
+        self._headers = config.jwks_headers
+
+
+class JWKSClient(_BaseJWKSClient):
+    """Fetches keys with a blocking ``httpx.Client``; safe to share between threads."""
+
+    def __init__(
+        self,
+        config: GuardConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        store: KeyStore | None = None,
+    ) -> None:
+        super().__init__(config, store=store)
+        self._client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get_key(self, kid: str | None) -> RSAPublicKey:
+        """The key for ``kid``, fetching the set when the policy says so."""
+        store, config = self.store, self.config
+        # Read before deciding: a fetch completing after this point is one we may reuse.
+        generation = store.generation
+        key, action = store.lookup(kid, config, config.clock())
+        if key is not None:
+            if action == "refresh" and store.sync_lock.acquire(blocking=False):
+                try:
+                    self._refresh()  # the others keep using the old set meanwhile
+                except KeysUnavailableError:
+                    pass  # logged; the stale set keeps serving
+                finally:
+                    store.sync_lock.release()
+            return key
+        if not store.sync_lock.acquire(timeout=config.jwks_timeout * 2 + 1):
+            raise _unavailable("Timed out waiting for the key fetch of another request.")
+        try:
+            if store.generation == generation:
+                try:
+                    self._refresh()
+                except KeysUnavailableError:
+                    pass  # after_fetch raises it unless stale keys can still serve
+        finally:
+            store.sync_lock.release()
+        return store.after_fetch(kid, config, config.clock())
+
+    def warm_up(self) -> None:
+        """Fetch the key set now, so the first request does not wait."""
+        with self.store.sync_lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            keys = self._fetch()
+        except KeysUnavailableError as error:
+            self.store.record_failure(error, self.config.clock())
+            raise
+        self.store.record_success(keys, self.config.clock())
+
+    def _fetch(self) -> dict[str, RSAPublicKey]:
+        deadline = time.monotonic() + self.config.jwks_timeout
+        body = bytearray()
+        try:
+            with self._client.stream(
+                "GET", self.url, headers=self._headers, timeout=self._timeout
+            ) as response:
+                _check_response(response, self.config)
+                for chunk in response.iter_bytes():
+                    _add_chunk(body, chunk, deadline)
+        except httpx.HTTPError as exc:
+            raise _unavailable(f"The JWKS fetch failed: {type(exc).__name__}.") from exc
+        return parse_jwks(bytes(body))
+
+
+class AsyncJWKSClient(_BaseJWKSClient):
+    """Fetches keys with an ``httpx.AsyncClient``; never blocks the event loop.
+
+    The ``httpx.AsyncClient`` is created lazily, on the loop that first needs it.
+    """
+
+    def __init__(
+        self,
+        config: GuardConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        store: KeyStore | None = None,
+    ) -> None:
+        super().__init__(config, store=store)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A client is bound to the loop that opened its connections; a new loop (a test, or
+            # Django running each request on its own loop) gets a new client.
+            self._client = httpx.AsyncClient(
+                transport=self._transport, follow_redirects=False, trust_env=False
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def get_key(self, kid: str | None) -> RSAPublicKey:
+        """The key for ``kid``, fetching the set when the policy says so."""
+        store, config = self.store, self.config
+        # Read before deciding: a fetch completing after this point is one we may reuse.
+        generation = store.generation
+        key, action = store.lookup(kid, config, config.clock())
+        lock = store.async_lock()
+        if key is not None:
+            if action == "refresh" and not lock.locked():
+                async with lock:
+                    try:
+                        await self._refresh()
+                    except KeysUnavailableError:
+                        pass  # logged; the stale set keeps serving
+            return key
+        async with lock:
+            if store.generation == generation:
+                try:
+                    await self._refresh()
+                except KeysUnavailableError:
+                    pass  # after_fetch raises it unless stale keys can still serve
+        return store.after_fetch(kid, config, config.clock())
+
+    async def warm_up(self) -> None:
+        """Fetch the key set now, so the first request does not wait."""
+        async with self.store.async_lock():
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        try:
+            keys = await self._fetch()
+        except KeysUnavailableError as error:
+            self.store.record_failure(error, self.config.clock())
+            raise
+        self.store.record_success(keys, self.config.clock())
+
+    async def _fetch(self) -> dict[str, RSAPublicKey]:
+        deadline = time.monotonic() + self.config.jwks_timeout
+        body = bytearray()
+        client = self._get_client()
+        try:
+            with anyio.fail_after(self.config.jwks_timeout):
+                async with client.stream(
+                    "GET", self.url, headers=self._headers, timeout=self._timeout
+                ) as response:
+                    _check_response(response, self.config)
+                    async for chunk in response.aiter_bytes():
+                        _add_chunk(body, chunk, deadline)
+        except TimeoutError:
+            raise _unavailable("The JWKS endpoint did not answer within the deadline.") from None
+        except httpx.HTTPError as exc:
+            raise _unavailable(f"The JWKS fetch failed: {type(exc).__name__}.") from exc
+        return parse_jwks(bytes(body))
+
+
+def jwks_summary(keys: Mapping[str, RSAPublicKey]) -> list[dict[str, Any]]:
+    """Describe keys for humans (the ``jwks`` command): kid and size, never the modulus."""
+    return [{"kid": kid, "bits": key.key_size} for kid, key in keys.items()]

@@ -1,0 +1,201 @@
+"""Find the session token in a request, from raw header lines.
+
+Every adapter hands over the raw ``Authorization`` and ``Cookie`` field lines and gets the same
+answer: frameworks parse cookies differently (and some drop a whole header over one bad pair), so
+the parsing lives here, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from ._errors import TokenInvalidError
+
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "TokenSource",
+    "choose_session_cookie",
+    "extract_token",
+    "parse_cookies",
+    "token_from_authorization",
+]
+
+TokenSource = Literal["header", "cookie"]
+
+#: Longer tokens are refused before any decoding. Clerk session tokens are well under 4 KiB.
+MAX_TOKEN_LENGTH = 8192
+
+
+def token_from_authorization(lines: Sequence[str]) -> str | None:
+    """Return the token of an ``Authorization`` header, or ``None`` when it is not ours.
+
+    ``Bearer <token>`` (scheme case-insensitive, spaces around tolerated) and a bare JWT are
+    ours; any other scheme (``Basic …``) is left to the rest of the app.
+
+    :raises TokenInvalidError: two ``Authorization`` lines, or ``Bearer`` without exactly one token.
+    """
+    if not lines:
+        return None
+    if len(lines) > 1:
+        raise TokenInvalidError(
+            "More than one Authorization header.", code="authorization-header-duplicated"
+        )
+    parts = lines[0].split()
+    if not parts:
+        return None
+    if parts[0].lower() == "bearer":
+        if len(parts) != 2:
+            raise TokenInvalidError(
+                "Authorization: Bearer must be followed by exactly one token.",
+                code="authorization-header-malformed",
+                source="header",
+            )
+        return parts[1]
+    if len(parts) == 1 and parts[0].count(".") == 2:
+        return parts[0]  # a bare JWT, as @clerk/backend accepts
+    return None
+
+
+def parse_cookies(lines: Iterable[str]) -> dict[str, str]:
+    """Parse ``Cookie`` field lines into a mapping, first occurrence of a name winning.
+
+    Tolerant: a malformed pair is skipped without hiding the others, and one pair of
+    surrounding double quotes is stripped from a value. Values are not percent-decoded; a
+    session token never needs it.
+    """
+    cookies: dict[str, str] = {}
+    for line in lines:
+        for pair in line.split(";"):
+            name, sep, value = pair.partition("=")
+            name = name.strip()
+            if not sep or not name or name in cookies:
+                continue
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            cookies[name] = value
+    return cookies
+
+
+def _unverified_payload(token: str) -> dict[str, Any] | None:
+    """Decode a JWT payload without verifying it: only to choose between two cookies."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _number(payload: dict[str, Any] | None, name: str) -> float:
+    value = payload.get(name) if payload else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return value
+
+
+def choose_session_cookie(
+    cookies: dict[str, str],
+    *,
+    suffix: str | None,
+    frontend_api: str | None,
+    production: bool,
+    now: float,
+) -> str | None:
+    """Pick the session cookie the way ``@clerk/backend`` does.
+
+    Clerk sets both ``__session`` and ``__session_<suffix>``; the suffixed one is what lets several
+    Clerk apps share a parent domain. Which to trust is decided from the two cookies and the
+    ``__client_uat`` pair, step by step as ``AuthenticateContext.usesSuffixedCookies``.
+    """
+    plain = cookies.get("__session") or None
+    if suffix is None:
+        return plain
+    suffixed = cookies.get(f"__session_{suffix}") or None
+    if _uses_suffixed(cookies, suffix, plain, suffixed, frontend_api, production, now):
+        return suffixed
+    return plain
+
+
+def _uses_suffixed(
+    cookies: dict[str, str],
+    suffix: str,
+    plain: str | None,
+    suffixed: str | None,
+    frontend_api: str | None,
+    production: bool,
+    now: float,
+) -> bool:
+    suffixed_uat = cookies.get(f"__client_uat_{suffix}")
+    plain_uat = cookies.get("__client_uat")
+    plain_payload = _unverified_payload(plain) if plain else None
+    if plain:
+        iss = plain_payload.get("iss") if plain_payload else None
+        if not isinstance(iss, str) or not iss:
+            return False  # not a Clerk session token: keep the plain cookie
+        if re.sub(r"^https?://", "", iss, flags=re.IGNORECASE) != frontend_api:
+            return True  # the plain cookie belongs to another Clerk app on this domain
+    if not suffixed_uat and not suffixed:
+        return False
+    suffixed_payload = _unverified_payload(suffixed) if suffixed else None
+    # A missing __client_uat counts as "not 0", as in the JavaScript string comparisons.
+    if (
+        suffixed_uat != "0"
+        and plain_uat != "0"
+        and _number(plain_payload, "iat") > _number(suffixed_payload, "iat")
+    ):
+        return False
+    if suffixed_uat == "0" and plain_uat != "0":
+        return False
+    if (
+        not production
+        and suffixed_uat != "0"
+        and plain_uat == "0"
+        and suffixed_payload is not None
+        and _number(suffixed_payload, "exp") <= int(now)
+    ):
+        return False
+    return not (not suffixed_uat and suffixed)
+
+
+def extract_token(
+    authorization: Sequence[str],
+    cookie_lines: Iterable[str],
+    *,
+    suffix: str | None = None,
+    frontend_api: str | None = None,
+    production: bool = False,
+    now: float = 0.0,
+) -> tuple[str, TokenSource] | None:
+    """Find the session token: the ``Authorization`` header first, else the session cookie.
+
+    When the header yields a token the cookie is never consulted, even if that token fails.
+
+    :raises TokenInvalidError: malformed or duplicated ``Authorization`` header, or a token over
+        :data:`MAX_TOKEN_LENGTH`.
+    """
+    token = token_from_authorization(authorization)
+    source: TokenSource = "header"
+    if token is None:
+        cookies = parse_cookies(cookie_lines)
+        token = choose_session_cookie(
+            cookies, suffix=suffix, frontend_api=frontend_api, production=production, now=now
+        )
+        source = "cookie"
+    if token is None:
+        return None
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenInvalidError(
+            f"Token longer than {MAX_TOKEN_LENGTH} characters.",
+            code="token-too-long",
+            source=source,
+        )
+    return token, source

@@ -1,0 +1,260 @@
+"""Strict JWT verification of Clerk session tokens: parsing, signature, claims. No I/O.
+
+PyJWT's ``decode`` accepts padded segments, duplicate JSON members and numeric claims sent as
+strings, and spends most of its time outside the RSA check; so the parsing is owned here and the
+signature is checked with ``cryptography`` directly (``Verifier.verify_signature``).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from ._claims import SessionAuth, TokenSource
+from ._config import GuardConfig
+from ._errors import TokenInvalidError, TokenMissingError
+
+__all__ = ["ParsedToken", "Verifier", "fingerprint"]
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_FORBIDDEN_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c")
+_MACHINE_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: The ``cat`` header Clerk puts on machine-to-machine JWTs.
+_M2M_CATEGORY = "cl_B7d4PD333AAA"
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
+def fingerprint(token: str) -> str:
+    """A short, non-reversible name for a token, for logs."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:12]
+
+
+def _invalid(message: str, code: str = "token-invalid") -> TokenInvalidError:
+    return TokenInvalidError(message, code=code)
+
+
+def _b64decode(segment: str) -> bytes:
+    """Decode one base64url segment, refusing padding, stray characters and non-canonical forms.
+
+    A non-canonical final character (unused low bits set) decodes to the same bytes as the
+    canonical one; accepting it would let one signed token exist in several spellings.
+    """
+    if len(segment) % 4 == 1 or _SEGMENT.fullmatch(segment) is None:
+        raise _invalid("A token segment is not unpadded base64url.")
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+        raise _invalid("A token segment is not canonical base64url.")
+    return raw
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _invalid("Duplicate JSON member name.")
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise _invalid("NaN and Infinity are not JSON.")
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, TokenInvalidError):
+            raise
+        raise _invalid(f"The token {what} is not JSON.") from None
+    if not isinstance(value, dict):
+        raise _invalid(f"The token {what} is not a JSON object.")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParsedToken:
+    """A token split and its header checked, signature not yet verified."""
+
+    token: str
+    header: dict[str, Any]
+    kid: str | None
+    signing_input: bytes
+    signature: bytes
+    payload_segment: str
+
+
+ClaimCheck = Callable[[Mapping[str, Any], float], None]
+
+
+class Verifier:
+    """Judges a token against one configuration; holds no keys and does no I/O.
+
+    ``claim_checks`` is the ordered list of checks after the signature, each a ``(name, check)``
+    pair; :meth:`check_claims` runs them in order and the ``doctor`` command runs the same list.
+    """
+
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self._leeway = config.leeway
+        self._issuer = config.resolved_issuer
+        self._parties = frozenset(config.authorized_parties)
+        self._audience = frozenset(config.audience)
+        self.claim_checks: tuple[tuple[str, ClaimCheck], ...] = (
+            ("required claims", self._check_required),
+            ("session token type", self._check_type),
+            ("not expired (exp)", self._check_exp),
+            ("active (nbf)", self._check_nbf),
+            ("issued in the past (iat)", self._check_iat),
+            ("issuer (iss)", self._check_iss),
+            ("authorized party (azp)", self._check_azp),
+            ("audience (aud)", self._check_aud),
+            ("session status (sts)", self._check_sts),
+        )
+
+    # Header and structure -------------------------------------------------------------------
+
+    def parse(self, token: str) -> ParsedToken:
+        """Split the token and check its header; the signature is not verified yet.
+
+        :raises TokenInvalidError: ``token-invalid``, ``token-invalid-algorithm`` or
+            ``token-type-mismatch``.
+        """
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise _invalid("A JWT has three dot-separated segments.")
+        header_segment, payload_segment, signature_segment = parts
+        header = _json_object(_b64decode(header_segment), "header")
+        alg = header.get("alg")
+        if alg != "RS256":
+            raise _invalid(f"Algorithm {alg!r} is not RS256.", "token-invalid-algorithm")
+        typ = header.get("typ")
+        if typ in _MACHINE_TYPES or header.get("cat") == _M2M_CATEGORY:
+            raise _invalid("A machine token is not a session token.", "token-type-mismatch")
+        if typ is not None and typ != "JWT":
+            raise _invalid(f"Header typ {typ!r} is not JWT.")
+        for name in _FORBIDDEN_HEADERS:
+            if name in header:
+                raise _invalid(f"Header {name!r} is not allowed.")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or not kid):
+            raise _invalid("Header kid is not a non-empty string.")
+        signature = _b64decode(signature_segment)
+        if not payload_segment:
+            raise _invalid("The payload segment is empty.")
+        return ParsedToken(
+            token=token,
+            header=header,
+            kid=kid,
+            signing_input=f"{header_segment}.{payload_segment}".encode("ascii"),
+            signature=signature,
+            payload_segment=payload_segment,
+        )
+
+    @staticmethod
+    def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> None:
+        """:raises TokenInvalidError: ``token-invalid-signature``."""
+        if len(parsed.signature) != (key.key_size + 7) // 8:
+            raise _invalid("Signature length does not match the key.", "token-invalid-signature")
+        try:
+            key.verify(parsed.signature, parsed.signing_input, _PKCS1, _SHA256)
+        except InvalidSignature:
+            raise _invalid("Signature does not verify.", "token-invalid-signature") from None
+
+    @staticmethod
+    def decode_payload(parsed: ParsedToken) -> dict[str, Any]:
+        """Decode the payload (after the signature has been verified)."""
+        return _json_object(_b64decode(parsed.payload_segment), "payload")
+
+    # Claims ---------------------------------------------------------------------------------
+
+    def check_claims(self, claims: Mapping[str, Any], now: float) -> None:
+        """Run every claim check in order; the first failure raises."""
+        for _, check in self.claim_checks:
+            check(claims, now)
+
+    def check_times(self, claims: Mapping[str, Any], now: float) -> None:
+        """The checks that change with time: all a cached, already verified token needs."""
+        self._check_exp(claims, now)
+        self._check_nbf(claims, now)
+        self._check_iat(claims, now)
+
+    def _check_required(self, claims: Mapping[str, Any], now: float) -> None:
+        for name in ("sub", "sid"):
+            value = claims.get(name)
+            if not isinstance(value, str) or not value:
+                raise _invalid(f"Claim {name!r} must be a non-empty string.")
+        for name in ("exp", "iat"):
+            if not _is_number(claims.get(name)):
+                raise _invalid(f"Claim {name!r} must be a JSON number.")
+        if "nbf" in claims and not _is_number(claims["nbf"]):
+            raise _invalid("Claim 'nbf' must be a JSON number.")
+
+    def _check_type(self, claims: Mapping[str, Any], now: float) -> None:
+        if claims["sub"].startswith("mch_"):
+            raise _invalid("A machine token is not a session token.", "token-type-mismatch")
+
+    def _check_exp(self, claims: Mapping[str, Any], now: float) -> None:
+        if claims["exp"] <= now - self._leeway:
+            raise _invalid("The token has expired.", "token-expired")
+
+    def _check_nbf(self, claims: Mapping[str, Any], now: float) -> None:
+        nbf = claims.get("nbf")
+        if nbf is not None and nbf > now + self._leeway:
+            raise _invalid("The token is not active yet (nbf).", "token-not-active-yet")
+
+    def _check_iat(self, claims: Mapping[str, Any], now: float) -> None:
+        if claims["iat"] > now + self._leeway:
+            raise _invalid("The token was issued in the future (iat).", "token-iat-in-the-future")
+
+    def _check_iss(self, claims: Mapping[str, Any], now: float) -> None:
+        if self._issuer is not None and claims.get("iss") != self._issuer:
+            raise _invalid("The issuer (iss) is not this instance.", "token-invalid-issuer")
+
+    def _check_azp(self, claims: Mapping[str, Any], now: float) -> None:
+        if self._parties and claims.get("azp") not in self._parties:
+            raise _invalid(
+                "The authorized party (azp) is not allowed.", "token-invalid-authorized-parties"
+            )
+
+    def _check_aud(self, claims: Mapping[str, Any], now: float) -> None:
+        if not self._audience:
+            return
+        aud = claims.get("aud")
+        values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(isinstance(value, str) and value in self._audience for value in values):
+            raise _invalid("The audience (aud) does not match.", "token-invalid-audience")
+
+    def _check_sts(self, claims: Mapping[str, Any], now: float) -> None:
+        if claims.get("sts") == "pending" and not self.config.accept_pending:
+            # Clerk treats a pending session as signed out, not as a bad token.
+            raise TokenMissingError("The session is pending.", code="session-token-pending")
+
+    # All together ---------------------------------------------------------------------------
+
+    def finish(
+        self, parsed: ParsedToken, key: RSAPublicKey, source: TokenSource | None
+    ) -> SessionAuth:
+        """Verify the signature with ``key``, then the claims, and build the result."""
+        self.verify_signature(parsed, key)
+        claims = self.decode_payload(parsed)
+        self.check_claims(claims, self.config.clock())
+        return SessionAuth.from_claims(claims, token_source=source)

@@ -1,0 +1,316 @@
+"""One test per rejection reason of the verifier (DESIGN §4)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from clerk_guard import Guard, GuardConfig, TokenInvalidError, TokenMissingError
+
+NOW = 1_700_000_000
+ISSUER = "https://clerk.example.test"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PEM = KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+).decode()
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def raw_token(header: bytes | str, payload: bytes | str, key=KEY) -> str:
+    """Sign exact header and payload bytes, so tests control every byte of the JSON."""
+    header = header.encode() if isinstance(header, str) else header
+    payload = payload.encode() if isinstance(payload, str) else payload
+    signing_input = f"{b64(header)}.{b64(payload)}".encode()
+    signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input.decode()}.{b64(signature)}"
+
+
+def claims(**overrides):
+    payload = {
+        "azp": "https://app.example.test",
+        "exp": NOW + 60,
+        "iat": NOW,
+        "iss": ISSUER,
+        "nbf": NOW - 10,
+        "sid": "sess_1",
+        "sub": "user_1",
+        "sts": "active",
+    }
+    payload.update(overrides)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def token(header=None, key=KEY, **overrides) -> str:
+    head = {"alg": "RS256", "kid": "ins_1", "typ": "JWT"}
+    head.update(header or {})
+    head = {k: v for k, v in head.items() if v is not None}
+    return raw_token(json.dumps(head), json.dumps(claims(**overrides)), key)
+
+
+def guard(**overrides) -> Guard:
+    options = {"jwt_key": PEM, "issuer": ISSUER, "clock": lambda: NOW}
+    options.update(overrides)
+    return Guard(GuardConfig(**options))
+
+
+def reason(token_value: str, **config) -> str:
+    with pytest.raises(TokenInvalidError) as info:
+        guard(**config).verify(token_value)
+    return info.value.code
+
+
+def test_valid_token_accepted():
+    """A well-formed token signed by the configured key is accepted with its claims."""
+    auth = guard().verify(token())
+    assert (auth.user_id, auth.session_id, auth.session_status) == ("user_1", "sess_1", "active")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "..",
+        token() + ".",
+        token().replace(".", "..", 1),
+    ],
+)
+def test_structure_rejected(value):
+    """A token without exactly three non-empty segments is token-invalid."""
+    assert reason(value) == "token-invalid"
+
+
+def test_padded_segment_rejected():
+    """Base64 padding in a segment is refused (RFC 7515 §2: unpadded base64url)."""
+    head, payload, sig = token().split(".")
+    assert reason(f"{head}=.{payload}.{sig}") == "token-invalid"
+    assert reason(f"{head}.{payload}.{sig}==") == "token-invalid"
+
+
+def test_standard_alphabet_rejected():
+    """'+' or '/' (standard base64) in a segment is refused."""
+    head, payload, sig = token().split(".")
+    assert reason(f"{head}.{payload}.{sig[:-2]}+/") == "token-invalid"
+
+
+def test_non_canonical_base64_rejected():
+    """A final character with non-zero unused bits (same bytes, other spelling) is refused."""
+    head, payload, sig = token().split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(sig) % 4 == 2  # 256 bytes -> 342 chars: the last char carries 4 unused bits
+    twin = sig[:-1] + alphabet[alphabet.index(sig[-1]) | 1]
+    assert base64.urlsafe_b64decode(twin + "==") == base64.urlsafe_b64decode(sig + "==")
+    assert reason(f"{head}.{payload}.{twin}") == "token-invalid"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'"RS256"',
+        b'{"alg": "RS256", "alg": "RS256"}',
+        b"\xff\xfe{}",
+        b'{"alg": "RS256", "x": NaN}',
+    ],
+    ids=["not-json", "array", "string", "duplicate-member", "not-utf8", "nan"],
+)
+def test_bad_header_json_rejected(header):
+    """A header that is not one strict JSON object is token-invalid."""
+    assert reason(raw_token(header, json.dumps(claims()))) == "token-invalid"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"[]",
+        json.dumps(claims())[:-1].encode() + b', "sub": "user_2"}',
+        b'{"sub": "user_1", "sid": "s", "exp": Infinity, "iat": 1}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+    ids=["not-json", "array", "duplicate-sub", "infinity", "deep-nesting"],
+)
+def test_bad_payload_json_rejected(payload):
+    """A signed payload that is not one strict JSON object is token-invalid."""
+    assert reason(raw_token(b'{"alg":"RS256","typ":"JWT"}', payload)) == "token-invalid"
+
+
+@pytest.mark.parametrize("alg", ["HS256", "none", "RS512", "ES256", "PS256", None, ["RS256"]])
+def test_algorithm_other_than_rs256_rejected(alg):
+    """Only RS256 is accepted; every other alg, or none, is token-invalid-algorithm."""
+    assert reason(token(header={"alg": alg})) == "token-invalid-algorithm"
+
+
+@pytest.mark.parametrize("name", ["crit", "jku", "x5u", "jwk", "x5c"])
+def test_dangerous_headers_rejected(name):
+    """Tokens carrying crit, jku, x5u, jwk or x5c are refused and those are never used."""
+    assert reason(token(header={name: "https://attacker.example/keys"})) == "token-invalid"
+
+
+@pytest.mark.parametrize("typ", ["jwt", "JWS", "", 1])
+def test_unknown_typ_rejected(typ):
+    """A typ other than absent or exactly JWT is token-invalid."""
+    assert reason(token(header={"typ": typ})) == "token-invalid"
+
+
+def test_absent_typ_accepted():
+    """A token without typ is accepted."""
+    assert guard().verify(token(header={"typ": None})).user_id == "user_1"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"header": {"typ": "at+jwt"}}, {"header": {"typ": "application/at+jwt"}},
+     {"header": {"cat": "cl_B7d4PD333AAA"}}, {"sub": "mch_123"}],
+    ids=["at+jwt", "application/at+jwt", "m2m-category", "machine-subject"],
+)
+def test_machine_tokens_rejected(change):
+    """Machine and OAuth tokens signed by the same key are token-type-mismatch."""
+    assert reason(token(**change)) == "token-type-mismatch"
+
+
+@pytest.mark.parametrize("kid", [1, "", ["a"]])
+def test_malformed_kid_rejected(kid):
+    """A kid that is not a non-empty string is token-invalid."""
+    assert reason(token(header={"kid": kid})) == "token-invalid"
+
+
+def test_tampered_payload_rejected():
+    """Changing the payload after signing is token-invalid-signature."""
+    head, _, sig = token().split(".")
+    forged = b64(json.dumps(claims(sub="user_admin")).encode())
+    assert reason(f"{head}.{forged}.{sig}") == "token-invalid-signature"
+
+
+def test_other_key_rejected():
+    """A token signed by another key (same kid) is token-invalid-signature."""
+    assert reason(token(key=OTHER_KEY)) == "token-invalid-signature"
+
+
+def test_truncated_signature_rejected():
+    """A signature shorter than the key is token-invalid-signature."""
+    head, payload, sig = token().split(".")
+    short = b64(base64.urlsafe_b64decode(sig + "==")[:-1])
+    assert reason(f"{head}.{payload}.{short}") == "token-invalid-signature"
+
+
+def test_forged_token_learns_nothing_about_claims():
+    """A forged token with wrong issuer and expired claims still fails on the signature."""
+    forged = token(key=OTHER_KEY, iss="https://evil.example", exp=1)
+    assert reason(forged) == "token-invalid-signature"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sub": None}, {"sid": None}, {"sub": ""}, {"sid": 5}, {"exp": None}, {"iat": None},
+        {"exp": str(NOW + 60)}, {"iat": str(NOW)}, {"exp": True}, {"iat": False},
+        {"nbf": str(NOW)}, {"exp": [NOW + 60]},
+    ],
+    ids=lambda c: ",".join(f"{k}={v!r}" for k, v in c.items()),
+)
+def test_required_claims(change):
+    """sub and sid must be non-empty strings, exp/iat (and nbf) JSON numbers."""
+    assert reason(token(**change)) == "token-invalid"
+
+
+def test_expired_rejected_at_leeway_edge():
+    """Expired when exp <= now - leeway: exp exactly now-5 fails, now-4 passes."""
+    assert reason(token(exp=NOW - 5, iat=NOW - 60, nbf=NOW - 70)) == "token-expired"
+    assert guard().verify(token(exp=NOW - 4, iat=NOW - 60, nbf=NOW - 70)).user_id
+
+
+def test_not_active_yet_rejected():
+    """nbf > now + leeway is token-not-active-yet; nbf = now + leeway passes."""
+    assert reason(token(nbf=NOW + 6, iat=NOW)) == "token-not-active-yet"
+    assert guard().verify(token(nbf=NOW + 5)).user_id
+
+
+def test_iat_in_future_rejected():
+    """iat > now + leeway is token-iat-in-the-future."""
+    assert reason(token(iat=NOW + 6, nbf=NOW)) == "token-iat-in-the-future"
+
+
+def test_leeway_configurable():
+    """leeway=0 rejects a token expired one second ago that the default accepts."""
+    expired = token(exp=NOW - 1, iat=NOW - 60, nbf=NOW - 70)
+    assert guard().verify(expired).user_id
+    assert reason(expired, leeway=0) == "token-expired"
+
+
+@pytest.mark.parametrize("iss", ["https://clerk.other.test", "https://clerk.example.test/", None, 7])
+def test_issuer_must_match_exactly(iss):
+    """When an issuer is known, iss must equal it exactly."""
+    assert reason(token(iss=iss)) == "token-invalid-issuer"
+
+
+def test_issuer_not_checked_when_unknown():
+    """With only a PEM key and no issuer configured, iss is not checked."""
+    assert guard(issuer=None).verify(token(iss="https://anything.test")).user_id
+
+
+@pytest.mark.parametrize("azp", ["https://evil.example", None, "https://app.example.test/"])
+def test_authorized_parties(azp):
+    """With authorized_parties set, azp must be present and equal one entry."""
+    parties = ["https://app.example.test", "https://admin.example.test"]
+    assert reason(token(azp=azp), authorized_parties=parties) == "token-invalid-authorized-parties"
+    assert guard(authorized_parties=parties).verify(token()).authorized_party
+
+
+def test_azp_not_checked_without_parties():
+    """Without authorized_parties, azp is not checked."""
+    assert guard().verify(token(azp="https://anything.test")).user_id
+
+
+@pytest.mark.parametrize("aud", ["other", ["a", "b"], None, 3])
+def test_audience(aud):
+    """With audience set, aud (string or list) must contain one of its values."""
+    assert reason(token(aud=aud), audience=["api"]) == "token-invalid-audience"
+    assert guard(audience=["api"]).verify(token(aud=["x", "api"])).user_id
+    assert guard(audience="api").verify(token(aud="api")).user_id
+
+
+def test_pending_session_is_signed_out():
+    """sts=pending is treated as signed out (TokenMissingError) unless accept_pending."""
+    pending = token(sts="pending")
+    with pytest.raises(TokenMissingError) as info:
+        guard().verify(pending)
+    assert info.value.code == "session-token-pending"
+    assert guard(accept_pending=True).verify(pending).session_status == "pending"
+
+
+def test_malformed_org_claims_fail_closed():
+    """An org claim of a shape Clerk never issues rejects the token (token-invalid-claims)."""
+    assert reason(token(org_permissions="org:a:b")) == "token-invalid-claims"
+    assert reason(token(v=2, o={"id": "org_1", "per": "read", "fpm": "x"}, fea="o:a")) == (
+        "token-invalid-claims"
+    )
+
+
+def test_errors_carry_no_token():
+    """Error messages never contain the token or its segments."""
+    bad = token(key=OTHER_KEY)
+    with pytest.raises(TokenInvalidError) as info:
+        guard().verify(bad)
+    for part in bad.split("."):
+        assert part not in str(info.value)
+    assert info.value.fingerprint and info.value.fingerprint not in bad
+
+
+def test_real_clock_default():
+    """Without an injected clock the current time is used."""
+    now = time.time()
+    fresh = token(exp=now + 60, iat=now, nbf=now - 10)
+    assert Guard(GuardConfig(jwt_key=PEM)).verify(fresh).user_id == "user_1"
