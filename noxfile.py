@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pathlib
-import tomllib
 
 import nox
+import tomllib
 
 nox.options.sessions = ["lint", "typing", "tests", "tests_core"]
 nox.options.reuse_existing_virtualenvs = True

@@ -20,7 +20,9 @@ def test_publishable_key_alone_is_enough():
     """A publishable key gives the JWKS URL, issuer and cookie suffix."""
     config = GuardConfig(publishable_key=PK)
     assert config.key_source == "publishable_key"
-    assert config.resolved_jwks_url == "https://clerk.inspired.puma-74.lcl.dev/.well-known/jwks.json"
+    assert (
+        config.resolved_jwks_url == "https://clerk.inspired.puma-74.lcl.dev/.well-known/jwks.json"
+    )
     assert config.resolved_issuer == "https://clerk.inspired.puma-74.lcl.dev"
     assert config.cookie_suffix == "vWCgMp3A"
 
@@ -42,7 +44,9 @@ def test_precedence(pem):
 def test_secret_key_only_sent_to_backend_api():
     """The secret key is never sent to a Frontend API or custom JWKS URL."""
     assert "Authorization" not in GuardConfig(publishable_key=PK, secret_key=SK).jwks_headers
-    assert "Authorization" not in GuardConfig(jwks_url="https://x.test/j", secret_key=SK).jwks_headers
+    assert (
+        "Authorization" not in GuardConfig(jwks_url="https://x.test/j", secret_key=SK).jwks_headers
+    )
 
 
 def test_cache_key_differs_per_credential():

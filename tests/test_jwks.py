@@ -1,4 +1,4 @@
-"""Key fetching and caching: TTL, cooldown, single flight, serve-stale, failure modes (DESIGN §5)."""
+"""Key fetching and caching: TTL, cooldown, single flight, serve-stale, failures (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ def test_unknown_kid_cooldown(clerk_issuer, transport, clock):
         guard.verify(clerk_issuer.mint(now=clock.now))
         for _ in range(50):
             with pytest.raises(TokenInvalidError) as info:
-                guard.verify(clerk_issuer.mint(now=clock.now, headers={"kid": secrets.token_hex(8)}))
+                guard.verify(
+                    clerk_issuer.mint(now=clock.now, headers={"kid": secrets.token_hex(8)})
+                )
             assert info.value.code == "jwk-kid-mismatch"
         assert transport.fetches == 1
         clock.now += 31
@@ -161,9 +163,10 @@ def test_two_instances_never_share_keys(clock):
     """Two instances in one process, same kid: neither accepts the other's tokens."""
     a = LocalIssuer(frontend_api="clerk.a.test", kid="ins_same")
     b = LocalIssuer(frontend_api="clerk.b.test", kid="ins_same")
-    with Guard(a.config(clock=clock), transport=a.transport()) as ga, Guard(
-        b.config(clock=clock), transport=b.transport()
-    ) as gb:
+    with (
+        Guard(a.config(clock=clock), transport=a.transport()) as ga,
+        Guard(b.config(clock=clock), transport=b.transport()) as gb,
+    ):
         assert ga.verify(a.mint(now=clock.now)).issuer == a.issuer
         assert gb.verify(b.mint(now=clock.now)).issuer == b.issuer
         for guard, foreign in ((ga, b), (gb, a)):
@@ -171,7 +174,9 @@ def test_two_instances_never_share_keys(clock):
                 guard.verify(foreign.mint(now=clock.now, user_id="intruder"))
             assert info.value.code == "token-invalid-signature"
         # Even with no issuer check, the key sets stay apart.
-        gx = Guard(a.config(clock=clock, issuer="https://x.test", jwks_url=None), transport=a.transport())
+        gx = Guard(
+            a.config(clock=clock, issuer="https://x.test", jwks_url=None), transport=a.transport()
+        )
         with gx, pytest.raises(TokenInvalidError):
             gx.verify(b.mint(now=clock.now, iss="https://x.test"))
 
@@ -181,11 +186,22 @@ def test_jwks_parsing_rules(clerk_issuer):
     good = clerk_issuer.jwks()["keys"][0]
     small = LocalIssuer(key_size=1024).jwks()["keys"][0]
     keys = parse_jwks(
-        httpx.Response(200, json={"keys": [
-            good, small, {**good, "kid": "enc", "use": "enc"}, {**good, "kid": "ec", "kty": "EC"},
-            {**good, "kid": "hs", "alg": "HS256"}, {**good, "kid": ""}, "junk",
-            {**good, "kid": "bad-n", "n": "***"}, {**good, "kid": "even-e", "e": "Ag"},
-        ]}).content
+        httpx.Response(
+            200,
+            json={
+                "keys": [
+                    good,
+                    small,
+                    {**good, "kid": "enc", "use": "enc"},
+                    {**good, "kid": "ec", "kty": "EC"},
+                    {**good, "kid": "hs", "alg": "HS256"},
+                    {**good, "kid": ""},
+                    "junk",
+                    {**good, "kid": "bad-n", "n": "***"},
+                    {**good, "kid": "even-e", "e": "Ag"},
+                ]
+            },
+        ).content
     )
     assert list(keys) == [good["kid"]]
     for body, code in [
@@ -193,8 +209,10 @@ def test_jwks_parsing_rules(clerk_issuer):
         (b"[]", "jwk-remote-invalid"),
         (b'{"keys": {}}', "jwk-remote-invalid"),
         (b'{"keys": []}', "jwk-remote-missing"),
-        (httpx.Response(200, json={"keys": [good] * (MAX_JWKS_KEYS + 1)}).content,
-         "jwk-remote-invalid"),
+        (
+            httpx.Response(200, json={"keys": [good] * (MAX_JWKS_KEYS + 1)}).content,
+            "jwk-remote-invalid",
+        ),
     ]:
         with pytest.raises(KeysUnavailableError) as info:
             parse_jwks(body)

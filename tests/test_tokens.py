@@ -38,7 +38,9 @@ def test_other_schemes_fall_back_to_cookie(value):
     assert extract_token([value], [f"__session={JWT}"]) == (JWT, "cookie")
 
 
-@pytest.mark.parametrize("value", ["Bearer", "Bearer  ", f"Bearer {JWT} extra", f"Bearer a, Bearer {JWT}"])
+@pytest.mark.parametrize(
+    "value", ["Bearer", "Bearer  ", f"Bearer {JWT} extra", f"Bearer a, Bearer {JWT}"]
+)
 def test_bearer_without_exactly_one_token_rejected(value):
     """Bearer with zero or several tokens is a malformed header, not a fallback."""
     with pytest.raises(TokenInvalidError) as info:
@@ -103,8 +105,12 @@ def choose(cookies, production=False, now=1000):
 def test_suffixed_cookie_preferred_when_client_uat_suffixed():
     """With __client_uat_<suffix> set, the suffixed session cookie is used."""
     plain, suffixed = fake_jwt(iss=ISS, iat=10), fake_jwt(iss=ISS, iat=20, exp=2000)
-    cookies = {"__session": plain, f"__session_{SUFFIX}": suffixed, f"__client_uat_{SUFFIX}": "5",
-               "__client_uat": "5"}
+    cookies = {
+        "__session": plain,
+        f"__session_{SUFFIX}": suffixed,
+        f"__client_uat_{SUFFIX}": "5",
+        "__client_uat": "5",
+    }
     assert choose(cookies) == suffixed
 
 
@@ -129,24 +135,36 @@ def test_only_plain_cookie():
 def test_newer_plain_session_wins():
     """When both uats are set and the plain session is newer, the plain cookie is used."""
     plain, suffixed = fake_jwt(iss=ISS, iat=30), fake_jwt(iss=ISS, iat=20)
-    cookies = {"__session": plain, f"__session_{SUFFIX}": suffixed, f"__client_uat_{SUFFIX}": "1",
-               "__client_uat": "1"}
+    cookies = {
+        "__session": plain,
+        f"__session_{SUFFIX}": suffixed,
+        f"__client_uat_{SUFFIX}": "1",
+        "__client_uat": "1",
+    }
     assert choose(cookies) == plain
 
 
 def test_suffixed_signed_out_uses_plain():
     """__client_uat_<suffix>=0 with a plain uat set means the plain cookie."""
     plain, suffixed = fake_jwt(iss=ISS, iat=10), fake_jwt(iss=ISS, iat=20)
-    cookies = {"__session": plain, f"__session_{SUFFIX}": suffixed, f"__client_uat_{SUFFIX}": "0",
-               "__client_uat": "5"}
+    cookies = {
+        "__session": plain,
+        f"__session_{SUFFIX}": suffixed,
+        f"__client_uat_{SUFFIX}": "0",
+        "__client_uat": "5",
+    }
     assert choose(cookies) == plain
 
 
 def test_expired_suffixed_in_development_uses_plain():
     """In development, an expired suffixed session with plain uat 0 falls back to plain."""
     plain, suffixed = fake_jwt(iss=ISS, iat=10), fake_jwt(iss=ISS, iat=20, exp=500)
-    cookies = {"__session": plain, f"__session_{SUFFIX}": suffixed, f"__client_uat_{SUFFIX}": "5",
-               "__client_uat": "0"}
+    cookies = {
+        "__session": plain,
+        f"__session_{SUFFIX}": suffixed,
+        f"__client_uat_{SUFFIX}": "5",
+        "__client_uat": "0",
+    }
     assert choose(cookies, production=False, now=1000) == plain
     assert choose(cookies, production=True, now=1000) == suffixed
 

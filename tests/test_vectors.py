@@ -22,8 +22,11 @@ PK = VECTORS["publishable_keys"]["pk_test"]
 
 
 def _pem_guard(**overrides):
-    return Guard(GuardConfig(jwt_key=VECTORS["pem_public_key"], publishable_key=PK,
-                             clock=lambda: NOW, **overrides))
+    return Guard(
+        GuardConfig(
+            jwt_key=VECTORS["pem_public_key"], publishable_key=PK, clock=lambda: NOW, **overrides
+        )
+    )
 
 
 @pytest.fixture

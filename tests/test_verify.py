@@ -16,9 +16,11 @@ NOW = 1_700_000_000
 ISSUER = "https://clerk.example.test"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PEM = KEY.public_key().public_bytes(
-    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-).decode()
+PEM = (
+    KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 
 
 def b64(data: bytes) -> str:
@@ -172,8 +174,12 @@ def test_absent_typ_accepted():
 
 @pytest.mark.parametrize(
     "change",
-    [{"header": {"typ": "at+jwt"}}, {"header": {"typ": "application/at+jwt"}},
-     {"header": {"cat": "cl_B7d4PD333AAA"}}, {"sub": "mch_123"}],
+    [
+        {"header": {"typ": "at+jwt"}},
+        {"header": {"typ": "application/at+jwt"}},
+        {"header": {"cat": "cl_B7d4PD333AAA"}},
+        {"sub": "mch_123"},
+    ],
     ids=["at+jwt", "application/at+jwt", "m2m-category", "machine-subject"],
 )
 def test_machine_tokens_rejected(change):
@@ -215,9 +221,18 @@ def test_forged_token_learns_nothing_about_claims():
 @pytest.mark.parametrize(
     "change",
     [
-        {"sub": None}, {"sid": None}, {"sub": ""}, {"sid": 5}, {"exp": None}, {"iat": None},
-        {"exp": str(NOW + 60)}, {"iat": str(NOW)}, {"exp": True}, {"iat": False},
-        {"nbf": str(NOW)}, {"exp": [NOW + 60]},
+        {"sub": None},
+        {"sid": None},
+        {"sub": ""},
+        {"sid": 5},
+        {"exp": None},
+        {"iat": None},
+        {"exp": str(NOW + 60)},
+        {"iat": str(NOW)},
+        {"exp": True},
+        {"iat": False},
+        {"nbf": str(NOW)},
+        {"exp": [NOW + 60]},
     ],
     ids=lambda c: ",".join(f"{k}={v!r}" for k, v in c.items()),
 )
@@ -250,7 +265,9 @@ def test_leeway_configurable():
     assert reason(expired, leeway=0) == "token-expired"
 
 
-@pytest.mark.parametrize("iss", ["https://clerk.other.test", "https://clerk.example.test/", None, 7])
+@pytest.mark.parametrize(
+    "iss", ["https://clerk.other.test", "https://clerk.example.test/", None, 7]
+)
 def test_issuer_must_match_exactly(iss):
     """When an issuer is known, iss must equal it exactly."""
     assert reason(token(iss=iss)) == "token-invalid-issuer"

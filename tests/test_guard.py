@@ -1,0 +1,162 @@
+"""Guard / AsyncGuard: authenticate() from raw lines, and the verified-token cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from clerk_guard import (
+    AsyncGuard,
+    Guard,
+    TokenInvalidError,
+    TokenMissingError,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def pem_guard(clerk_issuer):
+    clock = Clock(1_700_000_000)
+    guard = Guard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem, clock=clock))
+    guard.clock = clock
+    return guard
+
+
+def test_authenticate_header_and_cookie(clerk_issuer, pem_guard):
+    """authenticate() finds the token in the header or the cookie and says which."""
+    token = clerk_issuer.mint(now=pem_guard.clock.now)
+    assert pem_guard.authenticate([f"Bearer {token}"], []).token_source == "header"
+    assert pem_guard.authenticate([], [f"a=b; __session={token}"]).token_source == "cookie"
+
+
+def test_authenticate_missing(pem_guard):
+    """No token: TokenMissingError when required, None when optional."""
+    with pytest.raises(TokenMissingError) as info:
+        pem_guard.authenticate([], [])
+    assert info.value.code == "session-token-missing"
+    assert pem_guard.authenticate([], [], required=False) is None
+
+
+def test_optional_still_rejects_invalid(pem_guard):
+    """An invalid token is an error even when authentication is optional."""
+    with pytest.raises(TokenInvalidError):
+        pem_guard.authenticate(["Bearer a.b.c"], [], required=False)
+
+
+def test_optional_pending_is_signed_out(clerk_issuer, pem_guard):
+    """A pending session is signed out: None when optional, TokenMissingError when required."""
+    token = clerk_issuer.mint(now=pem_guard.clock.now, status="pending")
+    assert pem_guard.authenticate([f"Bearer {token}"], [], required=False) is None
+    with pytest.raises(TokenMissingError):
+        pem_guard.authenticate([f"Bearer {token}"], [])
+
+
+def test_errors_carry_source_and_fingerprint(pem_guard):
+    """A rejection records the token source and a fingerprint, never the token."""
+    with pytest.raises(TokenInvalidError) as info:
+        pem_guard.authenticate([], ["__session=x.y.z"])
+    assert info.value.source == "cookie"
+    assert len(info.value.fingerprint) == 12
+
+
+def test_cache_hit_rechecks_expiry(clerk_issuer, pem_guard):
+    """A cached token is never accepted past exp (+ leeway)."""
+    clock = pem_guard.clock
+    token = clerk_issuer.mint(now=clock.now, lifetime=60)
+    assert pem_guard.verify(token).user_id
+    assert len(pem_guard.token_cache) == 1
+    clock.now += 64
+    assert pem_guard.verify(token).user_id  # within leeway
+    clock.now += 1
+    with pytest.raises(TokenInvalidError) as info:
+        pem_guard.verify(token)
+    assert info.value.code == "token-expired"
+    assert len(pem_guard.token_cache) == 0
+
+
+def test_cache_hit_updates_source(clerk_issuer, pem_guard):
+    """The same token seen from the cookie after the header reports the cookie."""
+    token = clerk_issuer.mint(now=pem_guard.clock.now)
+    assert pem_guard.verify(token, source="header").token_source == "header"
+    assert pem_guard.verify(token, source="cookie").token_source == "cookie"
+
+
+def test_cache_is_bounded_lru(clerk_issuer):
+    """The cache never holds more than token_cache_size entries, evicting the oldest."""
+    clock = Clock(1_700_000_000)
+    guard = Guard(
+        clerk_issuer.config(jwt_key=clerk_issuer.public_pem, clock=clock, token_cache_size=3)
+    )
+    tokens = [clerk_issuer.mint(now=clock.now, user_id=f"u{n}") for n in range(5)]
+    for token in tokens:
+        guard.verify(token)
+    assert len(guard.token_cache) == 3
+    assert guard.token_cache.get(tokens[0]) is None
+    assert guard.token_cache.get(tokens[4]) is not None
+
+
+def test_cache_off(clerk_issuer):
+    """token_cache_size=0 turns the cache off."""
+    guard = Guard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem, token_cache_size=0))
+    guard.verify(clerk_issuer.mint())
+    assert len(guard.token_cache) == 0
+
+
+def test_failures_are_not_cached(clerk_issuer, pem_guard):
+    """Rejected tokens are never cached."""
+    with pytest.raises(TokenInvalidError):
+        pem_guard.verify(clerk_issuer.mint(now=pem_guard.clock.now - 1000))
+    assert len(pem_guard.token_cache) == 0
+
+
+def test_cache_per_configuration(clerk_issuer):
+    """A token accepted by one guard is not accepted by a stricter one through a shared cache."""
+    clock = Clock(1_700_000_000)
+    lax = Guard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem, clock=clock))
+    strict = Guard(
+        clerk_issuer.config(
+            jwt_key=clerk_issuer.public_pem, clock=clock, authorized_parties=["https://only.test"]
+        )
+    )
+    token = clerk_issuer.mint(now=clock.now)
+    assert lax.verify(token).user_id
+    with pytest.raises(TokenInvalidError) as info:
+        strict.verify(token)
+    assert info.value.code == "token-invalid-authorized-parties"
+
+
+def test_guard_options_build_config(clerk_issuer):
+    """Guard(**fields) builds the configuration; Guard(config, **fields) overrides it."""
+    guard = Guard(jwt_key=clerk_issuer.public_pem, leeway=1)
+    assert guard.config.leeway == 1
+    assert Guard(guard.config, leeway=2).config.leeway == 2
+
+
+async def test_async_guard_authenticate(clerk_issuer):
+    """AsyncGuard verifies through the async key client and caches like Guard."""
+    transport = clerk_issuer.transport()
+    guard = AsyncGuard(clerk_issuer.config(), transport=transport)
+    token = clerk_issuer.mint()
+    for _ in range(3):
+        auth = await guard.authenticate([f"Bearer {token}"], [])
+        assert auth.user_id == "user_2test"
+    assert await guard.authenticate([], [], required=False) is None
+    with pytest.raises(TokenMissingError):
+        await guard.authenticate([], [])
+    pending = clerk_issuer.mint(status="pending")
+    assert await guard.authenticate([f"Bearer {pending}"], [], required=False) is None
+    await guard.aclose()
+    assert transport.fetches == 1
