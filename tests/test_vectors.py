@@ -11,12 +11,11 @@ import pytest
 from clerk_guard import Guard, GuardConfig, TokenInvalidError
 from clerk_guard._config import compute_cookie_suffix
 
-VECTORS_PATH = pathlib.Path(__file__).resolve().parents[2] / "shared" / "vectors"
-_candidates = [
-    VECTORS_PATH / "clerk-fixtures.json",
-    pathlib.Path(__file__).resolve().parent / "vectors" / "clerk-fixtures.json",
-]
-VECTORS = json.loads(next(p for p in _candidates if p.exists()).read_text())
+# A copy of shared/vectors/clerk-fixtures.json (Clerk's public test fixtures), kept in the repo so
+# the suite runs from any checkout.
+VECTORS = json.loads(
+    (pathlib.Path(__file__).resolve().parent / "vectors" / "clerk-fixtures.json").read_text()
+)
 NOW = VECTORS["valid_at_unix"]
 PK = VECTORS["publishable_keys"]["pk_test"]
 
