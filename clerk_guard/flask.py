@@ -1,0 +1,403 @@
+"""Flask extension: verify Clerk session tokens on routes, blueprints or the whole app.
+
+::
+
+    from flask import Flask
+    from clerk_guard.flask import ClerkGuard, clerk_required, current_auth
+
+    app = Flask(__name__)
+    ClerkGuard(app)  # CLERK_* keys of app.config, else the environment
+
+    @app.get("/me")
+    @clerk_required
+    def me():
+        return {"user_id": current_auth.user_id}
+
+Failures raise :class:`~clerk_guard.ClerkGuardError` subclasses, answered by error handlers the
+extension registers (DESIGN §7: 401, 403 or 503 with a JSON body). Register your own handler for
+any of these classes to answer differently; yours wins over the extension's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from werkzeug.local import LocalProxy
+
+from ._claims import SessionAuth
+from ._config import GuardConfig
+from ._errors import ClerkGuardError, ConfigurationError, PermissionDeniedError
+from ._guard import Guard
+from ._http import error_response, log_failure
+from .wsgi import _checked_paths, _excluded, _warm, header_lines
+
+__all__ = [
+    "ClerkGuard",
+    "ClerkGuardState",
+    "clerk_required",
+    "current_auth",
+    "get_auth",
+    "protect_blueprint",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTENSION_KEY = "clerk_guard"
+_G_KEY = "_clerk_guard_auth"
+_UNCHECKED = object()
+
+# app.config key -> GuardConfig field. Same names as the environment variables of from_env();
+# the first key present wins for a field (CLERK_JWT_KEY before CLERK_PEM_PUBLIC_KEY).
+_CONFIG_KEYS: tuple[tuple[str, str], ...] = (
+    ("CLERK_PUBLISHABLE_KEY", "publishable_key"),
+    ("CLERK_SECRET_KEY", "secret_key"),
+    ("CLERK_JWT_KEY", "jwt_key"),
+    ("CLERK_PEM_PUBLIC_KEY", "jwt_key"),
+    ("CLERK_JWKS_URL", "jwks_url"),
+    ("CLERK_API_URL", "api_url"),
+    ("CLERK_ISSUER", "issuer"),
+    ("CLERK_AUTHORIZED_PARTIES", "authorized_parties"),
+    ("CLERK_AUDIENCE", "audience"),
+    ("CLERK_LEEWAY", "leeway"),
+)
+_GUARD_FIELDS = frozenset(f.name for f in dataclasses.fields(GuardConfig) if f.init)
+# Extension option -> app.config key.
+_OPTION_KEYS = {
+    "protect_all": "CLERK_GUARD_PROTECT_ALL",
+    "exclude": "CLERK_GUARD_EXCLUDE",
+    "exclude_prefixes": "CLERK_GUARD_EXCLUDE_PREFIXES",
+    "debug": "CLERK_GUARD_DEBUG",
+    "warm_up": "CLERK_GUARD_WARM_UP",
+}
+_OTHER_OPTIONS = frozenset({"guard", "config", "transport"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+@dataclasses.dataclass(eq=False)
+class ClerkGuardState:
+    """What the extension keeps per application, in ``app.extensions["clerk_guard"]``."""
+
+    #: Verifies the tokens; thread-safe and shared by every request of the app.
+    guard: Guard
+    #: Whether every request (except the excluded paths) needs a valid token.
+    protect_all: bool
+    exclude: frozenset[str]
+    exclude_prefixes: tuple[str, ...]
+    #: Whether error bodies carry the rejection reason. Never in production.
+    debug: bool
+
+    def is_excluded(self, path: str) -> bool:
+        """Whether ``protect_all`` leaves ``path`` unverified (prefixes match whole segments)."""
+        return _excluded(path, self.exclude, self.exclude_prefixes)
+
+
+class ClerkGuard:
+    """The Flask extension: ``ClerkGuard(app)``, or ``ClerkGuard()`` then ``init_app(app)``.
+
+    The verification settings come from, first to last: ``guard=``, or ``config=`` (with any
+    :class:`~clerk_guard.GuardConfig` fields given here overriding it); else the fields given
+    here, then the app's ``CLERK_*`` config keys (named as the environment variables of
+    :meth:`GuardConfig.from_env`: ``CLERK_PUBLISHABLE_KEY``, ``CLERK_JWKS_URL``,
+    ``CLERK_AUTHORIZED_PARTIES``, ...), then the environment itself.
+
+    Extension options, given here or as ``app.config`` keys (arguments win):
+
+    - ``protect_all`` / ``CLERK_GUARD_PROTECT_ALL``: every request needs a valid token, except
+      the paths in ``exclude`` / ``CLERK_GUARD_EXCLUDE`` (exact) and ``exclude_prefixes`` /
+      ``CLERK_GUARD_EXCLUDE_PREFIXES``. Default false: protect routes with :func:`clerk_required`
+      and blueprints with :func:`protect_blueprint`.
+    - ``debug`` / ``CLERK_GUARD_DEBUG``: put the rejection reason in error bodies. Never in
+      production: it tells an attacker which check failed.
+    - ``warm_up`` / ``CLERK_GUARD_WARM_UP``: fetch the key set in ``init_app`` so the first
+      request does not wait. A failure is logged and the app starts anyway.
+
+    :param transport: an ``httpx`` transport for the key fetch (tests).
+
+    One extension object may serve several apps; each keeps its own state.
+    """
+
+    def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        unknown = set(options) - _GUARD_FIELDS - set(_OPTION_KEYS) - _OTHER_OPTIONS
+        if unknown:
+            raise TypeError(f"ClerkGuard() got unexpected options: {', '.join(sorted(unknown))}.")
+        self._options = options
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Set up verification for ``app``: build its guard and register the error handlers.
+
+        :raises RuntimeError: the extension is already registered on ``app``.
+        :raises ConfigurationError: the settings cannot work; the message says what to change.
+        """
+        if _EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "ClerkGuard is already registered on this app: call ClerkGuard(app) or "
+                "init_app(app) once per app."
+            )
+        guard, owned = self._build_guard(app.config)
+        try:
+            state = ClerkGuardState(
+                guard=guard,
+                protect_all=_flag(self._option(app.config, "protect_all"), "protect_all"),
+                exclude=frozenset(_paths(self._option(app.config, "exclude"), "exclude")),
+                exclude_prefixes=tuple(
+                    p.rstrip("/")
+                    for p in _paths(
+                        self._option(app.config, "exclude_prefixes"), "exclude_prefixes"
+                    )
+                ),
+                debug=_flag(self._option(app.config, "debug"), "debug", guard.config.debug),
+            )
+            warm_up = _flag(self._option(app.config, "warm_up"), "warm_up")
+        except BaseException:
+            if owned:
+                guard.close()
+            raise
+        if owned:
+            # The app owns the key client from here on: closed when the app is collected.
+            weakref.finalize(app, guard.close)
+        app.extensions[_EXTENSION_KEY] = state
+        # Ours covers the root class; any handler the app registers for a subclass is more
+        # specific and wins, and one for the root itself replaces ours (or is kept, if first).
+        if app.error_handler_spec[None][None].get(ClerkGuardError) is None:
+            app.register_error_handler(ClerkGuardError, _handle_error)
+        if state.protect_all:
+            app.before_request(_protect_all)
+        if warm_up:
+            _warm(guard)
+
+    def _option(self, config: Mapping[str, Any], name: str) -> Any:
+        if name in self._options:
+            return self._options[name]
+        return config.get(_OPTION_KEYS[name])
+
+    def _build_guard(self, app_config: Mapping[str, Any]) -> tuple[Guard, bool]:
+        """The app's guard, and whether the extension built it (and so must close it)."""
+        options = self._options
+        fields = {name: value for name, value in options.items() if name in _GUARD_FIELDS}
+        guard = options.get("guard")
+        if guard is not None:
+            if fields or "config" in options or "transport" in options:
+                raise ConfigurationError(
+                    "Pass either guard= or configuration (config=, transport= or GuardConfig "
+                    "fields) to ClerkGuard, not both."
+                )
+            if not isinstance(guard, Guard):
+                raise ConfigurationError(
+                    "guard must be a clerk_guard.Guard (Flask is synchronous)."
+                )
+            return guard, False
+        config = options.get("config")
+        if config is not None:
+            config = dataclasses.replace(config, **fields) if fields else config
+        else:
+            config = GuardConfig.from_env(**_from_app_config(app_config), **fields)
+        return Guard(config, transport=options.get("transport")), True
+
+
+def _from_app_config(app_config: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, field in _CONFIG_KEYS:
+        value = app_config.get(key)
+        if value is None or field in values or (isinstance(value, str) and not value.strip()):
+            continue
+        if field == "leeway" and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigurationError(
+                    f"CLERK_LEEWAY must be a number of seconds; got {value!r}."
+                ) from None
+        values[field] = value
+    return values
+
+
+def _flag(value: Any, name: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigurationError(f"{_OPTION_KEYS[name]} ({name}) must be true or false; got {value!r}.")
+
+
+def _paths(value: Any, name: str) -> tuple[str, ...]:
+    """Paths from an argument or a config key: a list, or one comma-separated string."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    return _checked_paths(f"{_OPTION_KEYS[name]} ({name})", value)
+
+
+def _state() -> ClerkGuardState:
+    state = current_app.extensions.get(_EXTENSION_KEY)
+    if state is None:
+        raise RuntimeError(
+            "ClerkGuard is not registered on this app: call ClerkGuard(app) or "
+            "ClerkGuard().init_app(app) before serving requests."
+        )
+    result: ClerkGuardState = state
+    return result
+
+
+def _authenticate(*, required: bool) -> SessionAuth | None:
+    """Verify this request's token once; later calls reuse the result stored on ``g``."""
+    state = _state()
+    cached = g.get(_G_KEY, _UNCHECKED)
+    if isinstance(cached, SessionAuth) or (cached is None and not required):
+        return cached
+    # Not checked yet, or checked as optional with no session: ask the guard (again), which
+    # then raises with the exact reason (missing, or a pending session).
+    authorization, cookies = header_lines(request.environ)
+    try:
+        auth = state.guard.authenticate(authorization, cookies, required=required)
+    except ClerkGuardError as exc:
+        # Logged here, not in the handler, so apps that override the handler keep the log line.
+        log_failure(exc, path=request.path)
+        raise
+    setattr(g, _G_KEY, auth)
+    return auth
+
+
+def _authorize(optional: bool, role: str | None, permission: str | None) -> None:
+    auth = _authenticate(required=not optional)
+    if (role is not None or permission is not None) and (
+        auth is None or not auth.has(role=role, permission=permission)
+    ):
+        exc = PermissionDeniedError(
+            f"Requires role={role!r} permission={permission!r}.", code="permission-denied"
+        )
+        log_failure(exc, path=request.path)
+        raise exc
+
+
+def _check_arguments(optional: bool, role: str | None, permission: str | None) -> None:
+    if optional and (role is not None or permission is not None):
+        raise TypeError("optional=True cannot be combined with role= or permission=.")
+    for name, value in (("role", role), ("permission", permission)):
+        if value == "":
+            raise TypeError(f"{name} must be a non-empty string.")
+
+
+def _protect_all() -> None:
+    state = _state()
+    if not state.is_excluded(request.path):
+        _authenticate(required=True)
+
+
+def _handle_error(exc: ClerkGuardError) -> Response:
+    state = current_app.extensions.get(_EXTENSION_KEY)
+    debug = state.debug if isinstance(state, ClerkGuardState) else False
+    answer = error_response(exc, path=request.path, debug=debug, log=False)
+    return current_app.response_class(
+        answer.body, status=answer.status, headers=list(answer.headers)
+    )
+
+
+@overload
+def clerk_required(view: F, /) -> F: ...
+
+
+@overload
+def clerk_required(
+    *, optional: bool = False, role: str | None = None, permission: str | None = None
+) -> Callable[[F], F]: ...
+
+
+def clerk_required(
+    view: F | None = None,
+    /,
+    *,
+    optional: bool = False,
+    role: str | None = None,
+    permission: str | None = None,
+) -> F | Callable[[F], F]:
+    """Require a verified Clerk session for a view; use bare or with arguments.
+
+    ::
+
+        @app.get("/me")
+        @clerk_required
+        def me(): ...
+
+        @app.get("/admin")
+        @clerk_required(role="org:admin")
+        async def admin(): ...
+
+    The result is then available from :func:`get_auth` and :data:`current_auth`.
+
+    :param optional: let requests without a token through (:func:`get_auth` gives ``None``).
+        A token that is sent but fails is still answered 401.
+    :param role: the active organization role required (``"org:admin"`` or ``"admin"``);
+        a signed-in user without it gets 403.
+    :param permission: the organization permission required, such as ``"org:invoices:read"``;
+        403 without it. With ``role`` too, both are required.
+    """
+    _check_arguments(optional, role, permission)
+
+    def decorate(func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                _authorize(optional, role, permission)
+                return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _authorize(optional, role, permission)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    if view is not None:
+        return decorate(view)
+    return decorate
+
+
+def protect_blueprint(
+    blueprint: Blueprint,
+    *,
+    optional: bool = False,
+    role: str | None = None,
+    permission: str | None = None,
+) -> Blueprint:
+    """Require a verified session on every route of ``blueprint``, as :func:`clerk_required`.
+
+    Call it before the blueprint is registered on an app. Returns the blueprint.
+    """
+    _check_arguments(optional, role, permission)
+
+    def clerk_guard_protect_blueprint() -> None:
+        _authorize(optional, role, permission)
+
+    blueprint.before_request(clerk_guard_protect_blueprint)
+    return blueprint
+
+
+def get_auth() -> SessionAuth | None:
+    """The verified session of the current request, or ``None`` when no token was sent.
+
+    Reuses the result of :func:`clerk_required`, :func:`protect_blueprint` or ``protect_all``;
+    on a route none of them covers, the token is verified on first use. A token that fails
+    raises :class:`~clerk_guard.AuthenticationError` (answered 401 by the extension).
+
+    :raises RuntimeError: the extension is not registered on the current app.
+    """
+    return _authenticate(required=False)
+
+
+#: A proxy to :func:`get_auth`'s result, for views and templates: ``current_auth.user_id``.
+current_auth: SessionAuth | None = LocalProxy(get_auth)  # type: ignore[assignment]

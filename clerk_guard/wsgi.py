@@ -1,0 +1,190 @@
+"""Pure WSGI middleware: verify Clerk session tokens in front of any WSGI application.
+
+Needs only the standard library and the core, so it works under any WSGI framework and
+server::
+
+    from clerk_guard.wsgi import ClerkGuardWSGIMiddleware
+
+    application = ClerkGuardWSGIMiddleware(application, exclude=["/health"])
+
+Each verified request carries the result in ``environ["clerk_guard.auth"]`` (a
+:class:`~clerk_guard.SessionAuth`, or ``None`` when no check was made or no token was needed).
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._claims import SessionAuth
+from ._config import GuardConfig
+from ._errors import ClerkGuardError, ConfigurationError, KeysUnavailableError
+from ._guard import Guard
+from ._http import ErrorResponse, error_response
+
+if TYPE_CHECKING:
+    import httpx
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["ENVIRON_KEY", "ClerkGuardWSGIMiddleware", "get_auth", "header_lines", "render"]
+
+logger = logging.getLogger("clerk_guard")
+
+#: Where the verified :class:`~clerk_guard.SessionAuth` (or ``None``) is put in the environ.
+ENVIRON_KEY = "clerk_guard.auth"
+
+
+def header_lines(environ: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The raw ``Authorization`` and ``Cookie`` lines of a WSGI request, for the guard.
+
+    WSGI servers merge repeated header lines into one ``HTTP_*`` value (joined with commas), so
+    two ``Authorization`` lines arrive as one value such as ``"Bearer a,Bearer b"``: it has more
+    than one token after ``Bearer`` and is rejected as malformed, as two lines would be.
+    """
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    cookie = environ.get("HTTP_COOKIE")
+    return (
+        [authorization] if isinstance(authorization, str) else [],
+        [cookie] if isinstance(cookie, str) else [],
+    )
+
+
+def render(response: ErrorResponse, start_response: StartResponse) -> list[bytes]:
+    """Send an :class:`~clerk_guard.ErrorResponse` through WSGI's ``start_response``."""
+    status = f"{response.status} {http.HTTPStatus(response.status).phrase}"
+    headers = [*response.headers, ("content-length", str(len(response.body)))]
+    start_response(status, headers)
+    return [response.body]
+
+
+def _excluded(path: str, exact: frozenset[str], prefixes: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of ``exact`` or under one of ``prefixes``, on whole segments.
+
+    A prefix ``"/static"`` (or ``"/static/"``) covers ``/static`` and ``/static/app.js`` but not
+    ``/staticky``, as in the ASGI middleware.
+    """
+    if path in exact:
+        return True
+    return any(not prefix or path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def _checked_paths(name: str, paths: str | Iterable[str]) -> tuple[str, ...]:
+    """Validate exclusion settings: paths starting with ``/``; one string is one path."""
+    items: tuple[Any, ...] = (paths,) if isinstance(paths, str) else tuple(paths)
+    for item in items:
+        if not isinstance(item, str) or not item.startswith("/"):
+            raise ConfigurationError(f"{name} holds paths starting with '/'; got {item!r}.")
+    return items
+
+
+def _prefixes(name: str, paths: str | Iterable[str]) -> tuple[str, ...]:
+    """Validated prefixes without their trailing ``/``, ready for :func:`excluded`."""
+    return tuple(prefix.rstrip("/") for prefix in _checked_paths(name, paths))
+
+
+class ClerkGuardWSGIMiddleware:
+    """WSGI middleware that verifies the session token of every request.
+
+    With ``required=True`` (the default) every path except the excluded ones needs a valid
+    token; failures are answered as DESIGN §7 says (401 with ``WWW-Authenticate``, or 503 with
+    ``Retry-After`` when no keys can be loaded) and never reach the application. With
+    ``required=False`` (attach-only) a request without a token passes with
+    ``environ["clerk_guard.auth"] = None``; a token that is sent but fails is still answered
+    401, so a forged or expired token never passes as signed out.
+
+    Give either ``guard`` (a :class:`~clerk_guard.Guard` you share and close yourself),
+    ``config`` (a :class:`~clerk_guard.GuardConfig`), or the ``GuardConfig`` fields as keyword
+    arguments; with none of them the configuration is read with :meth:`GuardConfig.from_env`.
+    The guard is thread-safe: under a threaded server, a cold start fetches the keys once.
+
+    :param app: the WSGI application to protect.
+    :param exclude: exact paths (``PATH_INFO``) passed through unverified, with
+        ``environ["clerk_guard.auth"] = None``.
+    :param exclude_prefixes: path prefixes passed through unverified, matched on whole
+        segments: ``"/static"`` covers ``/static/app.js`` but not ``/staticky``.
+    :param required: whether a token is needed on every path that is not excluded.
+    :param warm_up: fetch the keys now, so the first request does not wait. A failure is
+        logged and the first request that needs the keys tries again.
+    :param transport: an ``httpx`` transport for the key fetch, when the guard is built here.
+
+    .. note::
+        Put CORS handling outside this middleware (wrap this one in it), so that preflight
+        requests, which carry no token, are answered before they get here.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        guard: Guard | None = None,
+        config: GuardConfig | None = None,
+        exclude: str | Iterable[str] = (),
+        exclude_prefixes: str | Iterable[str] = (),
+        required: bool = True,
+        warm_up: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self._finalizer: weakref.finalize[[], ClerkGuardWSGIMiddleware] | None = None
+        if guard is not None:
+            if config is not None or options or transport is not None:
+                raise ConfigurationError(
+                    "Give ClerkGuardWSGIMiddleware either guard= or a configuration, not both."
+                )
+        else:
+            if config is None and not options:
+                config = GuardConfig.from_env()
+            guard = Guard(config, transport=transport, **options)
+            # We built it, so we close it: on close() or when the middleware is collected.
+            self._finalizer = weakref.finalize(self, guard.close)
+        self.guard = guard
+        self.exclude = frozenset(_checked_paths("exclude", exclude))
+        self.exclude_prefixes = _prefixes("exclude_prefixes", exclude_prefixes)
+        self.required = required
+        if warm_up:
+            _warm(guard)
+
+    def is_excluded(self, path: str) -> bool:
+        """Whether requests to ``path`` skip verification."""
+        return _excluded(path, self.exclude, self.exclude_prefixes)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if self.is_excluded(path):
+            environ[ENVIRON_KEY] = None
+            return self.app(environ, start_response)
+        authorization, cookies = header_lines(environ)
+        try:
+            auth: SessionAuth | None = self.guard.authenticate(
+                authorization, cookies, required=self.required
+            )
+        except ClerkGuardError as exc:
+            debug = self.guard.config.debug
+            return render(error_response(exc, path=path, debug=debug), start_response)
+        environ[ENVIRON_KEY] = auth
+        return self.app(environ, start_response)
+
+    def close(self) -> None:
+        """Close the guard's key client, when this middleware built the guard."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def get_auth(environ: Mapping[str, Any]) -> SessionAuth | None:
+    """The session the middleware verified for this request, or ``None``."""
+    auth = environ.get(ENVIRON_KEY)
+    return auth if isinstance(auth, SessionAuth) else None
+
+
+def _warm(guard: Guard) -> None:
+    """Fetch the guard's keys now; on failure log and carry on (warm-up is never required)."""
+    try:
+        guard.warm_up()
+    except KeysUnavailableError:
+        logger.warning(
+            "clerk_guard: key warm-up failed; the first request that needs the keys tries again."
+        )
