@@ -61,3 +61,14 @@ def lint(session: nox.Session) -> None:
 def typing(session: nox.Session) -> None:
     session.install("-e", ".[all]", "mypy>=1.11", "django-stubs>=5", "pytest")
     session.run("mypy")
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("django", ["4.2", "5.2", "6.0"])
+def django(session: nox.Session, django: str) -> None:
+    """Each supported Django release (6.x needs Python 3.12+) against the Django tests."""
+    python = tuple(int(part) for part in str(session.python).split("."))
+    if django == "6.0" and python < (3, 12):
+        session.skip("Django 6 needs Python 3.12 or newer")
+    session.install("-e", ".[drf,test]", f"django~={django}.0")
+    session.run("pytest", "-q", "tests/django", *session.posargs, env=ENV)

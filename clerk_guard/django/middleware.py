@@ -1,0 +1,118 @@
+"""``ClerkGuardMiddleware``: verify the Clerk session on every request, sync or async.
+
+Add it to ``MIDDLEWARE`` after ``AuthenticationMiddleware`` (if you use that)::
+
+    MIDDLEWARE = [
+        ...,
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "clerk_guard.django.middleware.ClerkGuardMiddleware",
+    ]
+
+Every request then carries ``request.clerk`` (a :class:`~clerk_guard.SessionAuth`, or ``None``)
+and, when signed in, a user-like ``request.user``. Nothing is refused unless
+``CLERK_GUARD_PROTECT_ALL = True``; otherwise protect views with the decorators of
+:mod:`clerk_guard.django.decorators`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponseBase
+
+from clerk_guard._errors import ConfigurationError
+from clerk_guard.django._request import aauthenticate, authenticate, refusal, to_response
+from clerk_guard.django.conf import conf, state
+
+__all__ = ["ClerkGuardMiddleware", "is_exempt"]
+
+#: Attribute set by :func:`~clerk_guard.django.decorators.clerk_optional` (and read here).
+EXEMPT_ATTRIBUTE = "clerk_guard_exempt"
+
+
+def is_exempt(request: HttpRequest, view_func: Callable[..., Any]) -> bool:
+    """Whether protect-all mode lets this view through without a session.
+
+    Views marked with Django's ``login_not_required`` (5.1+) or with ``clerk_optional``, and
+    paths matching ``CLERK_GUARD_EXEMPT_PATHS``.
+    """
+    if getattr(view_func, "login_required", True) is False:
+        return True
+    if getattr(view_func, EXEMPT_ATTRIBUTE, False):
+        return True
+    path = request.path_info
+    return any(pattern.match(path) for pattern in state.exempt_paths)
+
+
+class ClerkGuardMiddleware:
+    """Verify the Clerk session token of every request and attach the result.
+
+    Sync- and async-capable: under ASGI the token is verified on the event loop with
+    :class:`~clerk_guard.AsyncGuard` (no thread hop); under WSGI with :class:`~clerk_guard.Guard`.
+
+    In protect-all mode (``CLERK_GUARD_PROTECT_ALL = True``) a view without a verified session
+    is answered with DESIGN §7's JSON 401 (or 503 when keys cannot be loaded), never a redirect,
+    unless it is exempt (see :func:`is_exempt`).
+
+    :raises ImproperlyConfigured: at start-up, when the settings cannot work.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase]
+        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            # An async process_view keeps the async handler from hopping to a thread for it.
+            self.process_view = self._aprocess_view  # type: ignore[method-assign, assignment]
+        try:
+            # Fail at start-up, not at the first request.
+            state.config  # noqa: B018
+            state.protect_all  # noqa: B018
+            state.exempt_paths  # noqa: B018
+            state.user_factory  # noqa: B018
+            conf.transport  # noqa: B018
+        except ConfigurationError as exc:
+            raise ImproperlyConfigured(f"clerk-guard: {exc}") from exc
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        authenticate(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        await aauthenticate(request)
+        # In async mode get_response is a coroutine function.
+        return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> HttpResponseBase | None:
+        """In protect-all mode, refuse a non-exempt view when no session was verified."""
+        if not state.protect_all or is_exempt(request, view_func):
+            return None
+        answer = refusal(request)
+        return None if answer is None else to_response(answer)
+
+    async def _aprocess_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: Any,
+        view_kwargs: Any,
+    ) -> HttpResponseBase | None:
+        return ClerkGuardMiddleware.process_view(self, request, view_func, view_args, view_kwargs)

@@ -1,0 +1,1 @@
+"""The clerk-guard Django example project."""

@@ -1,0 +1,14 @@
+"""Routes of the example (DESIGN §9)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("public", views.public),
+    path("me", views.me),
+    path("admin", views.admin),
+    path("health", views.health),
+]

@@ -1,0 +1,36 @@
+"""URLs for the Django tests."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from tests.django import views
+from tests.django.settings import HAS_DRF
+
+urlpatterns = [
+    path("plain", views.plain),
+    path("aplain", views.aplain),
+    path("open", views.open_view),
+    path("aopen", views.aopen_view),
+    path("health", views.plain),
+    path("required", views.required),
+    path("arequired", views.arequired),
+    path("admin", views.admin),
+    path("aadmin", views.aadmin),
+    path("role", views.role),
+    path("permission", views.permission),
+    path("apermission", views.apermission),
+    path("optional", views.optional),
+    path("aoptional", views.aoptional),
+    path("auser", views.auser),
+]
+
+if HAS_DRF:
+    from tests.django import drf_views
+
+    urlpatterns += [
+        path("api/me", drf_views.Me.as_view()),
+        path("api/admin", drf_views.Admin.as_view()),
+        path("api/invoices", drf_views.Invoices.as_view()),
+        path("api/fallback", drf_views.Fallback.as_view()),
+    ]
