@@ -1,0 +1,243 @@
+"""Pure ASGI middleware: verify the Clerk session of every HTTP request and WebSocket handshake.
+
+Works under any ASGI application (Starlette, FastAPI, Quart, Django's ASGI handler, ...) and
+imports no framework::
+
+    from clerk_guard import GuardConfig
+    from clerk_guard.asgi import ClerkGuardMiddleware
+
+    app.add_middleware(
+        ClerkGuardMiddleware, config=GuardConfig.from_env(), exclude=("/health",)
+    )
+
+The verified :class:`~clerk_guard.SessionAuth` is put in the ASGI scope twice:
+``scope["state"]["clerk"]`` (so ``request.state.clerk`` works in Starlette and FastAPI) and
+``scope["clerk_guard.auth"]`` (for other ASGI code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import httpx
+
+from ._claims import SessionAuth
+from ._config import GuardConfig
+from ._errors import ClerkGuardError, ConfigurationError
+from ._guard import AsyncGuard
+from ._http import ErrorResponse, error_response
+
+__all__ = [
+    "SCOPE_KEY",
+    "STATE_KEY",
+    "WS_POLICY_VIOLATION",
+    "ClerkGuardMiddleware",
+    "close_websocket",
+    "get_auth",
+    "header_lines",
+    "route_path",
+    "send_error",
+]
+
+# Private ASGI aliases, so this module needs no framework (as starlette/types.py defines them).
+_Scope = MutableMapping[str, Any]
+_Message = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[_Message]]
+_Send = Callable[[_Message], Awaitable[None]]
+_ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
+
+#: Where the middleware puts its result in the ASGI scope: a :class:`SessionAuth`, or ``None``
+#: (attach-only mode, no token). Absent when the middleware did not check the request.
+SCOPE_KEY = "clerk_guard.auth"
+#: The key in ``scope["state"]``: ``request.state.clerk`` in Starlette and FastAPI.
+STATE_KEY = "clerk"
+#: RFC 6455 §7.4.1: "policy violation", the close code for a refused handshake.
+WS_POLICY_VIOLATION = 1008
+
+
+def header_lines(scope: _Scope) -> tuple[list[str], list[str]]:
+    """Every ``Authorization`` and every ``Cookie`` field line of a request, decoded latin-1.
+
+    The core needs all of them: two ``Authorization`` lines are an error, and cookies may be
+    split over several lines (HTTP/2).
+    """
+    authorization: list[str] = []
+    cookies: list[str] = []
+    for name, value in scope.get("headers") or ():
+        lowered = name.lower()
+        if lowered == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif lowered == b"cookie":
+            cookies.append(value.decode("latin-1"))
+    return authorization, cookies
+
+
+def route_path(scope: _Scope) -> str:
+    """The path the application routes on: ``scope["path"]`` less any ``root_path``.
+
+    Mirrors Starlette's routing, so excluded paths match what the router will match.
+    """
+    path: str = scope.get("path") or "/"
+    root_path: str = scope.get("root_path") or ""
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if rest.startswith("/"):
+            return rest
+        if not rest:
+            return "/"
+    return path
+
+
+def get_auth(scope: _Scope) -> SessionAuth | None:
+    """The session the middleware verified for this request, or ``None``."""
+    auth = scope.get(SCOPE_KEY)
+    return auth if isinstance(auth, SessionAuth) else None
+
+
+async def send_error(send: _Send, error: ErrorResponse) -> None:
+    """Send an :class:`ErrorResponse` as a complete HTTP response."""
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in error.headers]
+    headers.append((b"content-length", str(len(error.body)).encode("latin-1")))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": error.body})
+
+
+async def close_websocket(receive: _Receive, send: _Send, error: ErrorResponse) -> None:
+    """Refuse a WebSocket handshake with close code 1008, before it is accepted.
+
+    The server answers the handshake with an HTTP 403; the reason names the failure class
+    (``Invalid Token``, ``Forbidden``, ``Service Unavailable``), never why a token failed.
+    """
+    message = await receive()  # websocket.connect comes first (ASGI spec)
+    if message.get("type") != "websocket.connect":
+        return  # the client already went away
+    reason = error.data.get("error", "")
+    await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": reason})
+
+
+def _paths(name: str, value: str | Iterable[str]) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value)
+    for item in items:
+        if not isinstance(item, str) or not item.startswith("/"):  # type: ignore[redundant-expr]
+            raise ConfigurationError(f"{name} holds paths starting with '/'; got {item!r}.")
+    return items
+
+
+class ClerkGuardMiddleware:
+    """ASGI middleware verifying the Clerk session token of HTTP requests and WebSockets.
+
+    Give either ``guard`` (an :class:`~clerk_guard.AsyncGuard` you share and close yourself),
+    ``config`` (a :class:`~clerk_guard.GuardConfig`), or the ``GuardConfig`` fields as keyword
+    arguments. With none of them, the configuration is read with
+    :meth:`GuardConfig.from_env`. A guard built here is closed at lifespan shutdown.
+
+    Failures are answered as DESIGN §7 says: 401 with ``WWW-Authenticate`` for a missing or
+    invalid token, 503 with ``Retry-After`` when no keys can be loaded. A refused WebSocket
+    handshake is closed with code 1008 before it is accepted.
+
+    :param exclude: exact paths that are never checked (``"/health"`` does not cover
+        ``"/health/"``). No result is attached there (``request.state.clerk`` is ``None``).
+    :param exclude_prefixes: path prefixes that are never checked, matched on whole segments:
+        ``"/static"`` covers ``/static`` and ``/static/app.js`` but not ``/staticky``.
+    :param required: when false (attach-only mode), a request without a token goes through
+        with ``None`` attached and the routes decide. A token that is sent and fails is still
+        answered with 401 in this mode: a forged or expired token never passes as signed out.
+    :param warm_up: fetch the keys during lifespan start-up, so the first request does not
+        wait. A failure there is logged and the first request tries again.
+    :param transport: an ``httpx`` transport for the key fetch, when the guard is built here.
+
+    .. note::
+        Excluded paths are compared with the decoded ``scope["path"]`` less ``root_path``,
+        as Starlette routes. Put ``CORSMiddleware`` outside this middleware (add it after),
+        so that preflight requests, which carry no token, are answered before this one.
+    """
+
+    def __init__(
+        self,
+        app: _ASGIApp,
+        /,
+        *,
+        guard: AsyncGuard | None = None,
+        config: GuardConfig | None = None,
+        exclude: str | Iterable[str] = (),
+        exclude_prefixes: str | Iterable[str] = (),
+        required: bool = True,
+        warm_up: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        if guard is not None:
+            if config is not None or options or transport is not None:
+                raise ConfigurationError(
+                    "Give ClerkGuardMiddleware either guard= or a configuration, not both."
+                )
+            self.guard = guard
+            self._owns_guard = False
+        else:
+            if config is None and not options:
+                config = GuardConfig.from_env()
+            self.guard = AsyncGuard(config, transport=transport, **options)
+            self._owns_guard = True
+        self.exclude = frozenset(_paths("exclude", exclude))
+        self.exclude_prefixes = tuple(
+            prefix.rstrip("/") for prefix in _paths("exclude_prefixes", exclude_prefixes)
+        )
+        self.required = required
+        self.warm_up = warm_up
+        self._debug = self.guard.config.debug
+
+    def is_excluded(self, path: str) -> bool:
+        """Whether requests to ``path`` skip verification."""
+        if path in self.exclude:
+            return True
+        return any(
+            path == prefix or path.startswith(prefix + "/") or not prefix
+            for prefix in self.exclude_prefixes
+        )
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        path = route_path(scope)
+        if self.is_excluded(path):
+            state[STATE_KEY] = None
+            await self.app(scope, receive, send)
+            return
+        authorization, cookies = header_lines(scope)
+        try:
+            auth = await self.guard.authenticate(authorization, cookies, required=self.required)
+        except ClerkGuardError as exc:
+            error = error_response(exc, path=path, debug=self._debug)
+            if kind == "websocket":
+                await close_websocket(receive, send, error)
+            else:
+                await send_error(send, error)
+            return
+        state[STATE_KEY] = auth
+        scope[SCOPE_KEY] = auth
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        async def receive_and_warm_up() -> _Message:
+            message = await receive()
+            if message.get("type") == "lifespan.startup" and self.warm_up:
+                try:
+                    await self.guard.warm_up()
+                except ClerkGuardError:
+                    pass  # logged by the key client; requests fetch again after the back-off
+            return message
+
+        async def send_and_close(message: _Message) -> None:
+            if message.get("type") == "lifespan.shutdown.complete" and self._owns_guard:
+                await self.guard.aclose()
+            await send(message)
+
+        await self.app(scope, receive_and_warm_up, send_and_close)

@@ -1,0 +1,238 @@
+"""FastAPI dependencies: the verified Clerk session as a parameter, a bearer scheme in OpenAPI.
+
+::
+
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI
+
+    from clerk_guard import GuardConfig, SessionAuth
+    from clerk_guard.fastapi import ClerkAuth, install_error_handler
+
+    clerk = ClerkAuth(config=GuardConfig.from_env())
+    admin = clerk.require(role="org:admin")
+
+    app = FastAPI()
+    install_error_handler(app)  # DESIGN §7 bodies instead of {"detail": ...}
+
+    @app.get("/me")
+    async def me(auth: Annotated[SessionAuth, Depends(clerk)]) -> dict[str, str]:
+        return {"user_id": auth.user_id}
+
+The dependencies reuse the result of :class:`~clerk_guard.asgi.ClerkGuardMiddleware` when it
+ran for the request, and verify on their own otherwise. They take an ``HTTPConnection``, so
+they work on WebSocket routes too: there a failure closes the handshake with code 1008.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import httpx
+from fastapi import FastAPI
+from fastapi.exceptions import HTTPException, WebSocketException
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from ._claims import SessionAuth
+from ._config import GuardConfig
+from ._errors import ClerkGuardError, ConfigurationError, TokenMissingError
+from ._guard import AsyncGuard
+from ._http import ErrorResponse, error_response, forbidden
+from .asgi import SCOPE_KEY, WS_POLICY_VIOLATION, header_lines, route_path
+
+__all__ = [
+    "ClerkAuth",
+    "ClerkGuardHTTPException",
+    "OptionalClerkAuth",
+    "clerk_guard_exception_handler",
+    "install_error_handler",
+    "render_error",
+]
+
+_DESCRIPTION = (
+    "A Clerk session token: `Authorization: Bearer <token>`, or the `__session` cookie that "
+    "Clerk's frontend sets."
+)
+
+
+class ClerkGuardHTTPException(HTTPException):
+    """A rejection carrying the exact answer of DESIGN §7 in :attr:`error`.
+
+    :func:`install_error_handler` renders it as is. Without that handler FastAPI's default one
+    still sends the right status and headers, with the body ``{"detail": <message>}``.
+    """
+
+    def __init__(self, error: ErrorResponse) -> None:
+        headers = {name: value for name, value in error.headers if name != "content-type"}
+        super().__init__(status_code=error.status, detail=error.data["message"], headers=headers)
+        self.error = error
+
+
+def render_error(error: ErrorResponse) -> Response:
+    """An :class:`ErrorResponse` as a Starlette/FastAPI ``Response``."""
+    return Response(content=error.body, status_code=error.status, headers=dict(error.headers))
+
+
+async def clerk_guard_exception_handler(request: Request, exc: Exception) -> Response:
+    """Exception handler answering :class:`ClerkGuardHTTPException` with its DESIGN §7 body."""
+    if not isinstance(exc, ClerkGuardHTTPException):  # pragma: no cover - registered for it only
+        raise exc
+    return render_error(exc.error)
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Register :func:`clerk_guard_exception_handler`, so rejections carry DESIGN §7 bodies."""
+    app.add_exception_handler(ClerkGuardHTTPException, clerk_guard_exception_handler)
+
+
+class _ClerkDependency(SecurityBase):
+    """Shared machinery: where the guard comes from, reuse of the middleware, rendering."""
+
+    def __init__(
+        self,
+        guard: AsyncGuard | None = None,
+        *,
+        config: GuardConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        scheme_name: str = "ClerkBearer",
+        description: str = _DESCRIPTION,
+        **options: Any,
+    ) -> None:
+        if guard is not None and (config is not None or options or transport is not None):
+            name = type(self).__name__
+            raise ConfigurationError(f"Give {name} either guard= or a configuration, not both.")
+        if guard is None and (config is not None or options):
+            guard = AsyncGuard(config, transport=transport, **options)
+        #: The guard used when ClerkGuardMiddleware did not check the request; ``None`` when this
+        #: dependency relies on the middleware alone.
+        self.guard = guard
+        self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+        self.scheme_name = scheme_name
+        self._description = description
+
+    async def aclose(self) -> None:
+        """Close the key client of the guard (call it at application shutdown)."""
+        if self.guard is not None:
+            await self.guard.aclose()
+
+    async def _authenticate(self, conn: HTTPConnection, *, required: bool) -> SessionAuth | None:
+        scope = conn.scope
+        if SCOPE_KEY in scope:  # the middleware checked this request already
+            auth: SessionAuth | None = scope[SCOPE_KEY]
+            if auth is None and required:
+                self._reject(conn, TokenMissingError("No session token on a protected route."))
+            return auth
+        if self.guard is None:
+            raise RuntimeError(
+                f"ClerkGuardMiddleware must be installed to use {type(self).__name__}() without "
+                "a configuration; or pass it config=GuardConfig.from_env() (or guard=...)."
+            )
+        authorization, cookies = header_lines(scope)
+        try:
+            return await self.guard.authenticate(authorization, cookies, required=required)
+        except ClerkGuardError as exc:
+            self._reject(conn, exc)
+
+    @property
+    def _debug(self) -> bool:
+        return self.guard is not None and self.guard.config.debug
+
+    def _reject(self, conn: HTTPConnection, exc: ClerkGuardError) -> NoReturn:
+        self._raise(conn, error_response(exc, path=route_path(conn.scope), debug=self._debug))
+
+    @staticmethod
+    def _raise(conn: HTTPConnection, error: ErrorResponse) -> NoReturn:
+        if conn.scope["type"] == "websocket":
+            raise WebSocketException(code=WS_POLICY_VIOLATION, reason=error.data["error"])
+        raise ClerkGuardHTTPException(error)
+
+
+class ClerkAuth(_ClerkDependency):
+    """Dependency returning the verified :class:`~clerk_guard.SessionAuth`; 401 without one.
+
+    With ``role``, ``permission``, ``feature`` or ``plan`` (checked as
+    :meth:`SessionAuth.has`, all of them must hold), a signed-in user who lacks one gets 403.
+
+    Give ``guard``, ``config`` or the ``GuardConfig`` fields to verify without the middleware;
+    with none of them, :class:`~clerk_guard.asgi.ClerkGuardMiddleware` must be installed.
+    Appears in OpenAPI as an HTTP bearer scheme named ``scheme_name``.
+    """
+
+    def __init__(
+        self,
+        guard: AsyncGuard | None = None,
+        *,
+        config: GuardConfig | None = None,
+        role: str | None = None,
+        permission: str | None = None,
+        feature: str | None = None,
+        plan: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        scheme_name: str = "ClerkBearer",
+        description: str = _DESCRIPTION,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            guard,
+            config=config,
+            transport=transport,
+            scheme_name=scheme_name,
+            description=description,
+            **options,
+        )
+        self.requirements = {
+            name: value
+            for name, value in (
+                ("role", role),
+                ("permission", permission),
+                ("feature", feature),
+                ("plan", plan),
+            )
+            if value is not None
+        }
+
+    def require(
+        self,
+        *,
+        role: str | None = None,
+        permission: str | None = None,
+        feature: str | None = None,
+        plan: str | None = None,
+    ) -> ClerkAuth:
+        """A dependency sharing this one's guard that also requires a role, permission, ...."""
+        return ClerkAuth(
+            self.guard,
+            role=role,
+            permission=permission,
+            feature=feature,
+            plan=plan,
+            scheme_name=self.scheme_name,
+            description=self._description,
+        )
+
+    def optional(self) -> OptionalClerkAuth:
+        """A dependency sharing this one's guard that returns ``None`` when there is no token."""
+        return OptionalClerkAuth(
+            self.guard, scheme_name=self.scheme_name, description=self._description
+        )
+
+    async def __call__(self, conn: HTTPConnection) -> SessionAuth:
+        auth = await self._authenticate(conn, required=True)
+        assert auth is not None  # noqa: S101 - required=True raises instead
+        if self.requirements and not auth.has(**self.requirements):
+            self._raise(conn, forbidden(self._debug, path=route_path(conn.scope)))
+        return auth
+
+
+class OptionalClerkAuth(_ClerkDependency):
+    """Dependency returning the verified session, or ``None`` when the request has no token.
+
+    A token that is sent and fails is still answered with 401: it never becomes ``None`` or a
+    partly filled result. A pending session counts as signed out (``None``).
+    """
+
+    async def __call__(self, conn: HTTPConnection) -> SessionAuth | None:
+        return await self._authenticate(conn, required=False)

@@ -1,0 +1,173 @@
+"""Starlette authentication: ``request.user``, ``request.auth`` and ``@requires`` from Clerk.
+
+::
+
+    from starlette.applications import Starlette
+    from starlette.authentication import requires
+
+    from clerk_guard import GuardConfig
+    from clerk_guard.starlette import ClerkAuthBackend
+
+    backend = ClerkAuthBackend(config=GuardConfig.from_env())
+    app = Starlette(routes=[...], middleware=[backend.middleware()])
+
+    @requires("org:admin")            # the organization role and permissions are scopes
+    async def admin(request): ...
+
+``request.user`` is a :class:`ClerkUser` (``request.user.auth`` is the
+:class:`~clerk_guard.SessionAuth`) or Starlette's ``UnauthenticatedUser`` when no token was sent.
+A token that is sent and fails is answered with the 401 of DESIGN §7 (see :func:`on_error`).
+
+.. note::
+    Starlette's ``AuthenticationMiddleware`` closes a refused WebSocket with code 1000. For the
+    1008 close of DESIGN §7, install :class:`~clerk_guard.asgi.ClerkGuardMiddleware` outside it
+    (``required=False`` lets the routes decide): the backend then reuses its result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from ._claims import SessionAuth
+from ._config import GuardConfig
+from ._errors import ClerkGuardError, ConfigurationError, TokenInvalidError
+from ._guard import AsyncGuard
+from ._http import ErrorResponse, error_response
+from .asgi import SCOPE_KEY, header_lines, route_path
+
+__all__ = [
+    "ClerkAuthBackend",
+    "ClerkAuthenticationError",
+    "ClerkUser",
+    "on_error",
+    "render_error",
+    "scopes_for",
+]
+
+#: The scope every signed-in request has, as in Starlette's documentation.
+AUTHENTICATED = "authenticated"
+
+
+def scopes_for(auth: SessionAuth) -> list[str]:
+    """``"authenticated"``, then the organization role, then the organization permissions."""
+    scopes = [AUTHENTICATED]
+    if auth.org_role:
+        scopes.append(auth.org_role)
+    scopes.extend(auth.org_permissions)
+    return scopes
+
+
+class ClerkUser(BaseUser):
+    """A signed-in Clerk user: ``identity`` and ``display_name`` are the user id."""
+
+    def __init__(self, auth: SessionAuth) -> None:
+        #: The verified session.
+        self.auth = auth
+
+    def __repr__(self) -> str:
+        return f"<ClerkUser {self.auth.user_id}>"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.auth.user_id
+
+    @property
+    def identity(self) -> str:
+        return self.auth.user_id
+
+    @property
+    def user_id(self) -> str:
+        return self.auth.user_id
+
+
+class ClerkAuthenticationError(AuthenticationError):
+    """Raised by :class:`ClerkAuthBackend`; :attr:`error` is the answer :func:`on_error` sends."""
+
+    def __init__(self, error: ErrorResponse) -> None:
+        super().__init__(error.data["message"])
+        self.error = error
+
+
+def render_error(error: ErrorResponse) -> Response:
+    """An :class:`ErrorResponse` as a Starlette ``Response``."""
+    return Response(content=error.body, status_code=error.status, headers=dict(error.headers))
+
+
+def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    """``on_error`` for ``AuthenticationMiddleware``: our 401/503 instead of a plain-text 400."""
+    if isinstance(exc, ClerkAuthenticationError):
+        return render_error(exc.error)
+    # Another backend's failure: answer it as an invalid token, without its message.
+    invalid = TokenInvalidError(str(exc) or "Authentication failed.", code="token-invalid")
+    return render_error(error_response(invalid, path=route_path(conn.scope)))
+
+
+class ClerkAuthBackend(AuthenticationBackend):
+    """Starlette ``AuthenticationBackend`` verifying the request's Clerk session token.
+
+    No token: ``None`` (Starlette then sets ``UnauthenticatedUser``). A token that fails, or
+    keys that cannot be loaded: :class:`ClerkAuthenticationError`, which :func:`on_error` turns
+    into the 401 or 503 of DESIGN §7.
+
+    Give ``guard``, ``config`` or the ``GuardConfig`` fields; with none of them,
+    :class:`~clerk_guard.asgi.ClerkGuardMiddleware` must run before it, and its result is used.
+    """
+
+    def __init__(
+        self,
+        guard: AsyncGuard | None = None,
+        *,
+        config: GuardConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        if guard is not None and (config is not None or options or transport is not None):
+            raise ConfigurationError("Give ClerkAuthBackend either guard= or a configuration.")
+        if guard is None and (config is not None or options):
+            guard = AsyncGuard(config, transport=transport, **options)
+        self.guard = guard
+
+    def middleware(self) -> Middleware:
+        """``Middleware(AuthenticationMiddleware, backend=self, on_error=on_error)``."""
+        return Middleware(AuthenticationMiddleware, backend=self, on_error=on_error)
+
+    async def aclose(self) -> None:
+        """Close the key client of the guard (call it at application shutdown)."""
+        if self.guard is not None:
+            await self.guard.aclose()
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        scope = conn.scope
+        if SCOPE_KEY in scope:  # ClerkGuardMiddleware checked this request already
+            auth: SessionAuth | None = scope[SCOPE_KEY]
+        elif self.guard is None:
+            raise RuntimeError(
+                "ClerkGuardMiddleware must be installed to use ClerkAuthBackend() without a "
+                "configuration; or pass it config=GuardConfig.from_env() (or guard=...)."
+            )
+        else:
+            authorization, cookies = header_lines(scope)
+            try:
+                auth = await self.guard.authenticate(authorization, cookies, required=False)
+            except ClerkGuardError as exc:
+                error = error_response(exc, path=route_path(scope), debug=self.guard.config.debug)
+                raise ClerkAuthenticationError(error) from None
+        if auth is None:
+            return None
+        return AuthCredentials(scopes_for(auth)), ClerkUser(auth)
