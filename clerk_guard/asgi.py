@@ -27,6 +27,7 @@ from ._config import GuardConfig
 from ._errors import ClerkGuardError, ConfigurationError
 from ._guard import AsyncGuard
 from ._http import ErrorResponse, error_response
+from ._paths import ExcludedPaths
 
 __all__ = [
     "SCOPE_KEY",
@@ -116,14 +117,6 @@ async def close_websocket(receive: _Receive, send: _Send, error: ErrorResponse) 
     await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": reason})
 
 
-def _paths(name: str, value: str | Iterable[str]) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else tuple(value)
-    for item in items:
-        if not isinstance(item, str) or not item.startswith("/"):  # type: ignore[redundant-expr]
-            raise ConfigurationError(f"{name} holds paths starting with '/'; got {item!r}.")
-    return items
-
-
 class ClerkGuardMiddleware:
     """ASGI middleware verifying the Clerk session token of HTTP requests and WebSockets.
 
@@ -180,22 +173,14 @@ class ClerkGuardMiddleware:
                 config = GuardConfig.from_env()
             self.guard = AsyncGuard(config, transport=transport, **options)
             self._owns_guard = True
-        self.exclude = frozenset(_paths("exclude", exclude))
-        self.exclude_prefixes = tuple(
-            prefix.rstrip("/") for prefix in _paths("exclude_prefixes", exclude_prefixes)
-        )
+        self.excluded = ExcludedPaths(exclude, exclude_prefixes)
         self.required = required
         self.warm_up = warm_up
         self._debug = self.guard.config.debug
 
     def is_excluded(self, path: str) -> bool:
         """Whether requests to ``path`` skip verification."""
-        if path in self.exclude:
-            return True
-        return any(
-            path == prefix or path.startswith(prefix + "/") or not prefix
-            for prefix in self.exclude_prefixes
-        )
+        return path in self.excluded
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         kind = scope["type"]

@@ -35,7 +35,8 @@ from ._config import GuardConfig
 from ._errors import ClerkGuardError, ConfigurationError, PermissionDeniedError
 from ._guard import Guard
 from ._http import error_response, log_failure
-from .wsgi import _checked_paths, _excluded, _warm, header_lines
+from ._paths import ExcludedPaths, checked_paths
+from .wsgi import _warm, header_lines
 
 __all__ = [
     "ClerkGuard",
@@ -88,14 +89,14 @@ class ClerkGuardState:
     guard: Guard
     #: Whether every request (except the excluded paths) needs a valid token.
     protect_all: bool
-    exclude: frozenset[str]
-    exclude_prefixes: tuple[str, ...]
+    #: Paths ``protect_all`` leaves unverified (prefixes match whole segments).
+    excluded: ExcludedPaths
     #: Whether error bodies carry the rejection reason. Never in production.
     debug: bool
 
     def is_excluded(self, path: str) -> bool:
         """Whether ``protect_all`` leaves ``path`` unverified (prefixes match whole segments)."""
-        return _excluded(path, self.exclude, self.exclude_prefixes)
+        return path in self.excluded
 
 
 class ClerkGuard:
@@ -147,12 +148,9 @@ class ClerkGuard:
             state = ClerkGuardState(
                 guard=guard,
                 protect_all=_flag(self._option(app.config, "protect_all"), "protect_all"),
-                exclude=frozenset(_paths(self._option(app.config, "exclude"), "exclude")),
-                exclude_prefixes=tuple(
-                    p.rstrip("/")
-                    for p in _paths(
-                        self._option(app.config, "exclude_prefixes"), "exclude_prefixes"
-                    )
+                excluded=ExcludedPaths(
+                    _paths(self._option(app.config, "exclude"), "exclude"),
+                    _paths(self._option(app.config, "exclude_prefixes"), "exclude_prefixes"),
                 ),
                 debug=_flag(self._option(app.config, "debug"), "debug", guard.config.debug),
             )
@@ -236,7 +234,7 @@ def _paths(value: Any, name: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
-    return _checked_paths(f"{_OPTION_KEYS[name]} ({name})", value)
+    return checked_paths(f"{_OPTION_KEYS[name]} ({name})", value)
 
 
 def _state() -> ClerkGuardState:

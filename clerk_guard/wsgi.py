@@ -24,6 +24,7 @@ from ._config import GuardConfig
 from ._errors import ClerkGuardError, ConfigurationError, KeysUnavailableError
 from ._guard import Guard
 from ._http import ErrorResponse, error_response
+from ._paths import ExcludedPaths
 
 if TYPE_CHECKING:
     import httpx
@@ -58,31 +59,6 @@ def render(response: ErrorResponse, start_response: StartResponse) -> list[bytes
     headers = [*response.headers, ("content-length", str(len(response.body)))]
     start_response(status, headers)
     return [response.body]
-
-
-def _excluded(path: str, exact: frozenset[str], prefixes: tuple[str, ...]) -> bool:
-    """Whether ``path`` is one of ``exact`` or under one of ``prefixes``, on whole segments.
-
-    A prefix ``"/static"`` (or ``"/static/"``) covers ``/static`` and ``/static/app.js`` but not
-    ``/staticky``, as in the ASGI middleware.
-    """
-    if path in exact:
-        return True
-    return any(not prefix or path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
-
-
-def _checked_paths(name: str, paths: str | Iterable[str]) -> tuple[str, ...]:
-    """Validate exclusion settings: paths starting with ``/``; one string is one path."""
-    items: tuple[Any, ...] = (paths,) if isinstance(paths, str) else tuple(paths)
-    for item in items:
-        if not isinstance(item, str) or not item.startswith("/"):
-            raise ConfigurationError(f"{name} holds paths starting with '/'; got {item!r}.")
-    return items
-
-
-def _prefixes(name: str, paths: str | Iterable[str]) -> tuple[str, ...]:
-    """Validated prefixes without their trailing ``/``, ready for :func:`excluded`."""
-    return tuple(prefix.rstrip("/") for prefix in _checked_paths(name, paths))
 
 
 class ClerkGuardWSGIMiddleware:
@@ -142,15 +118,14 @@ class ClerkGuardWSGIMiddleware:
             # We built it, so we close it: on close() or when the middleware is collected.
             self._finalizer = weakref.finalize(self, guard.close)
         self.guard = guard
-        self.exclude = frozenset(_checked_paths("exclude", exclude))
-        self.exclude_prefixes = _prefixes("exclude_prefixes", exclude_prefixes)
+        self.excluded = ExcludedPaths(exclude, exclude_prefixes)
         self.required = required
         if warm_up:
             _warm(guard)
 
     def is_excluded(self, path: str) -> bool:
         """Whether requests to ``path`` skip verification."""
-        return _excluded(path, self.exclude, self.exclude_prefixes)
+        return path in self.excluded
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"

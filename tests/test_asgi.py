@@ -399,7 +399,7 @@ def test_from_env_when_nothing_given(clerk_issuer, monkeypatch):
     monkeypatch.setenv("CLERK_PUBLISHABLE_KEY", clerk_issuer.publishable_key)
     middleware = ClerkGuardMiddleware(inner_app, exclude="/health")
     assert middleware.guard.config.publishable_key == clerk_issuer.publishable_key
-    assert middleware.exclude == frozenset({"/health"})
+    assert middleware.excluded.exact == frozenset({"/health"})
     monkeypatch.delenv("CLERK_PUBLISHABLE_KEY")
     with pytest.raises(ConfigurationError, match="No key source"):
         ClerkGuardMiddleware(inner_app)

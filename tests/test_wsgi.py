@@ -327,7 +327,7 @@ def test_bad_exclusions_are_configuration_errors(inner, guard, options, match):
 def test_single_string_exclusion_is_one_path(inner, guard):
     """exclude="/health" is one path, not a set of characters."""
     app = ClerkGuardWSGIMiddleware(inner, guard=guard, exclude="/health")
-    assert app.exclude == frozenset({"/health"})
+    assert app.excluded.exact == frozenset({"/health"})
 
 
 def test_warm_up_fetches_keys_at_construction(inner, clerk_issuer, transport):
