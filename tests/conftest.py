@@ -4,6 +4,13 @@ import pytest
 
 import clerk_guard
 
+try:
+    import django.conf  # noqa: F401
+except ImportError:
+    # The core-only run. tests/django would otherwise import as a namespace package named
+    # "django" and fail to collect.
+    collect_ignore = ["django"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_key_caches():
