@@ -43,7 +43,8 @@ def _decode_publishable_key(key: str) -> str:
     if match is None:
         raise ConfigurationError(
             "publishable_key must look like pk_test_… or pk_live_…: copy it from the API keys "
-            "page of the Clerk dashboard."
+            "page of the Clerk dashboard.",
+            field="publishable_key",
         )
     encoded = match.group(2).replace("-", "+").replace("_", "/")
     encoded += "=" * (-len(encoded) % 4)
@@ -55,7 +56,8 @@ def _decode_publishable_key(key: str) -> str:
     if not decoded.endswith("$") or not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", host):
         raise ConfigurationError(
             "publishable_key does not decode to a Frontend API host: it is truncated or not a "
-            "Clerk publishable key. Copy it again from the Clerk dashboard."
+            "Clerk publishable key. Copy it again from the Clerk dashboard.",
+            field="publishable_key",
         )
     return host
 
@@ -97,13 +99,17 @@ def load_rsa_pem(value: str) -> RSAPublicKey:
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(
             "jwt_key is not a PEM public key. Copy the 'PEM Public Key' from the API keys page "
-            "of the Clerk dashboard (the armoured, body-only and \\n-escaped forms all work)."
+            "of the Clerk dashboard (the armoured, body-only and \\n-escaped forms all work).",
+            field="jwt_key",
         ) from exc
     if not isinstance(key, RSAPublicKey):
-        raise ConfigurationError("jwt_key must be an RSA public key: Clerk signs with RS256.")
+        raise ConfigurationError(
+            "jwt_key must be an RSA public key: Clerk signs with RS256.", field="jwt_key"
+        )
     if key.key_size < MIN_RSA_BITS:
         raise ConfigurationError(
-            f"jwt_key is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required."
+            f"jwt_key is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required.",
+            field="jwt_key",
         )
     return key
 
@@ -127,7 +133,8 @@ def _check_url(name: str, url: str) -> str:
         return url.rstrip("/") if name == "api_url" else url
     raise ConfigurationError(
         f"{name} must be an https:// URL (plain http is allowed only on 127.0.0.1 or localhost); "
-        f"got {url!r}."
+        f"got {url!r}.",
+        field=name,
     )
 
 
@@ -141,7 +148,9 @@ def _as_tuple(name: str, value: str | Iterable[str] | None) -> tuple[str, ...]:
     items = _split_csv(value) if isinstance(value, str) else tuple(value)
     for item in items:
         if not isinstance(item, str) or not item:  # type: ignore[redundant-expr]
-            raise ConfigurationError(f"{name} must hold non-empty strings; got {item!r}.")
+            raise ConfigurationError(
+                f"{name} must hold non-empty strings; got {item!r}.", field=name
+            )
     return items
 
 
@@ -156,7 +165,8 @@ def _check_origin(origin: str) -> None:
     ):
         raise ConfigurationError(
             f"authorized_parties holds origins such as 'https://app.example.com' (scheme, host, "
-            f"optional port; no path or trailing slash); got {origin!r}."
+            f"optional port; no path or trailing slash); got {origin!r}.",
+            field="authorized_parties",
         )
 
 
@@ -222,7 +232,9 @@ class GuardConfig:
         for name in ("publishable_key", "secret_key", "jwt_key", "jwks_url", "issuer"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
-                raise ConfigurationError(f"{name} must be a string; got {type(value).__name__}.")
+                raise ConfigurationError(
+                    f"{name} must be a string; got {type(value).__name__}.", field=name
+                )
             if value is not None and not value.strip():
                 set_(self, name, None)  # an empty environment variable means "not set"
             elif value is not None:
@@ -233,14 +245,17 @@ class GuardConfig:
             _check_origin(origin)
         self._check_numbers()
         if not callable(self.clock):
-            raise ConfigurationError("clock must be a callable returning Unix seconds.")
+            raise ConfigurationError(
+                "clock must be a callable returning Unix seconds.", field="clock"
+            )
         set_(self, "api_url", _check_url("api_url", self.api_url))
 
         if self.publishable_key is not None:
             if self.publishable_key.startswith("sk_"):
                 raise ConfigurationError(
                     "publishable_key holds a secret key (sk_…): pass it as secret_key, and never "
-                    "ship it to a browser."
+                    "ship it to a browser.",
+                    field="publishable_key",
                 )
             host = _decode_publishable_key(self.publishable_key)
             set_(self, "frontend_api", host)
@@ -248,7 +263,8 @@ class GuardConfig:
         if self.secret_key is not None and _SK_RE.fullmatch(self.secret_key) is None:
             raise ConfigurationError(
                 "secret_key must look like sk_test_… or sk_live_…: copy it from the API keys page "
-                "of the Clerk dashboard."
+                "of the Clerk dashboard.",
+                field="secret_key",
             )
         if self.jwks_url is not None:
             set_(self, "jwks_url", _check_url("jwks_url", self.jwks_url))
@@ -273,26 +289,34 @@ class GuardConfig:
         else:
             raise ConfigurationError(
                 "No key source: set CLERK_PUBLISHABLE_KEY (enough on its own), or CLERK_JWT_KEY "
-                "for networkless verification, or CLERK_JWKS_URL, or CLERK_SECRET_KEY."
+                "for networkless verification, or CLERK_JWKS_URL, or CLERK_SECRET_KEY.",
+                field="key_source",
             )
 
     def _check_numbers(self) -> None:
         for name in ("leeway", "jwks_ttl", "jwks_cooldown", "jwks_max_stale", "jwks_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigurationError(f"{name} must be a number of seconds; got {value!r}.")
+                raise ConfigurationError(
+                    f"{name} must be a number of seconds; got {value!r}.", field=name
+                )
             if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"{name} must be a finite, non-negative number.")
+                raise ConfigurationError(
+                    f"{name} must be a finite, non-negative number.", field=name
+                )
         if self.leeway > 300:
             raise ConfigurationError(
                 "leeway above 300 seconds would accept long-expired tokens; fix the server clock "
-                "(NTP) instead."
+                "(NTP) instead.",
+                field="leeway",
             )
         if self.jwks_timeout <= 0:
-            raise ConfigurationError("jwks_timeout must be greater than 0.")
+            raise ConfigurationError("jwks_timeout must be greater than 0.", field="jwks_timeout")
         size = self.token_cache_size
         if type(size) is not int or size < 0:
-            raise ConfigurationError("token_cache_size must be a whole number >= 0.")
+            raise ConfigurationError(
+                "token_cache_size must be a whole number >= 0.", field="token_cache_size"
+            )
 
     @property
     def jwks_headers(self) -> dict[str, str]:
@@ -346,7 +370,8 @@ class GuardConfig:
                 values["leeway"] = float(values["leeway"])
             except ValueError:
                 raise ConfigurationError(
-                    f"CLERK_LEEWAY must be a number of seconds; got {values['leeway']!r}."
+                    f"CLERK_LEEWAY must be a number of seconds; got {values['leeway']!r}.",
+                    field="leeway",
                 ) from None
         values.update(overrides)
         return cls(**values)

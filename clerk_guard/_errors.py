@@ -41,9 +41,17 @@ class ClerkGuardError(Exception):
 
 
 class ConfigurationError(ClerkGuardError, ValueError):
-    """The configuration cannot work; the message says what to change."""
+    """The configuration cannot work; the message says what to change.
+
+    ``field`` names the setting at fault (``"publishable_key"``, ``"leeway"``, …;
+    ``"key_source"`` when none is given at all).
+    """
 
     code = "configuration-invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AuthenticationError(ClerkGuardError):

@@ -87,6 +87,24 @@ def test_invalid_configuration_fails_at_construction(options, needle):
         GuardConfig(**options)
 
 
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({}, "key_source"),
+        ({"publishable_key": "nonsense"}, "publishable_key"),
+        ({"jwt_key": "junk"}, "jwt_key"),
+        ({"publishable_key": PK, "leeway": -1}, "leeway"),
+        ({"jwks_url": "http://x.test/j"}, "jwks_url"),
+        ({"publishable_key": PK, "authorized_parties": ["x"]}, "authorized_parties"),
+    ],
+)
+def test_error_names_its_field(options, field):
+    """ConfigurationError.field names the setting at fault, for tools such as system checks."""
+    with pytest.raises(ConfigurationError) as info:
+        GuardConfig(**options)
+    assert info.value.field == field
+
+
 def test_small_rsa_pem_refused():
     """A PEM key under 2048 bits is refused."""
     small = LocalIssuer(key_size=1024).public_pem

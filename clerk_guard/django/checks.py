@@ -74,32 +74,26 @@ HINTS: dict[str, str] = {
     "clerk_guard.E017": "Give an httpx transport instance, or remove the setting.",
 }
 
-# The core's messages start with the field they are about (see clerk_guard._config).
-_FIELD_IDS: tuple[tuple[str, str], ...] = (
-    ("No key source", "clerk_guard.E001"),
-    ("publishable_key", "clerk_guard.E002"),
-    ("secret_key", "clerk_guard.E003"),
-    ("jwt_key", "clerk_guard.E004"),
-    ("jwks_url", "clerk_guard.E005"),
-    ("api_url", "clerk_guard.E006"),
-    ("issuer", "clerk_guard.E007"),
-    ("authorized_parties", "clerk_guard.E008"),
-    ("audience", "clerk_guard.E009"),
-    ("leeway", "clerk_guard.E010"),
-    ("CLERK_LEEWAY", "clerk_guard.E010"),
-)
+# ConfigurationError.field names the setting at fault.
+_FIELD_IDS: dict[str | None, str] = {
+    "key_source": "clerk_guard.E001",
+    "publishable_key": "clerk_guard.E002",
+    "secret_key": "clerk_guard.E003",
+    "jwt_key": "clerk_guard.E004",
+    "jwks_url": "clerk_guard.E005",
+    "api_url": "clerk_guard.E006",
+    "issuer": "clerk_guard.E007",
+    "authorized_parties": "clerk_guard.E008",
+    "audience": "clerk_guard.E009",
+    "leeway": "clerk_guard.E010",
+}
 
 
 def error_id(exc: ConfigurationError) -> str:
     """The check id for a configuration error."""
     if isinstance(exc, SettingError):
         return exc.check_id
-    field = getattr(exc, "field", None)  # a future core may name the field itself
-    message = str(exc)
-    for prefix, check_id in _FIELD_IDS:
-        if field == prefix or message.startswith(prefix):
-            return check_id
-    return "clerk_guard.E011"
+    return _FIELD_IDS.get(exc.field, "clerk_guard.E011")
 
 
 def _error(exc: ConfigurationError) -> checks.Error:
