@@ -17,7 +17,7 @@ from ._errors import (
     TokenInvalidError,
     TokenMissingError,
 )
-from ._guard import AsyncGuard, Guard
+from ._guard import AsyncGuard, Guard, check_requirements
 from ._http import ErrorResponse, error_response
 from ._jwks import AsyncJWKSClient, JWKSClient, clear_key_caches
 from ._tokens import extract_token, parse_cookies
@@ -38,6 +38,7 @@ __all__ = [
     "TokenInvalidError",
     "TokenMissingError",
     "__version__",
+    "check_requirements",
     "clear_key_caches",
     "error_response",
     "extract_token",

@@ -86,7 +86,7 @@ def _v2_permissions(org: Mapping[str, Any], org_features: tuple[str, ...]) -> tu
     permissions: list[str] = []
     for feature, mask_text in zip(org_features, masks, strict=False):
         mask_text = mask_text.strip()
-        if not mask_text.isdigit() or len(mask_text) > 20:
+        if not (mask_text.isascii() and mask_text.isdigit()) or len(mask_text) > 20:
             raise _malformed("o.fpm")
         mask = int(mask_text)
         if mask >> len(names):

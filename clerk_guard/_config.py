@@ -197,7 +197,7 @@ class GuardConfig:
     """
 
     publishable_key: str | None = None
-    secret_key: str | None = None
+    secret_key: str | None = dataclasses.field(default=None, repr=False)
     jwt_key: str | None = None
     jwks_url: str | None = None
     api_url: str = DEFAULT_API_URL
@@ -309,6 +309,11 @@ class GuardConfig:
                 "leeway above 300 seconds would accept long-expired tokens; fix the server clock "
                 "(NTP) instead.",
                 field="leeway",
+            )
+        if self.jwks_cooldown < 1:
+            raise ConfigurationError(
+                "jwks_cooldown below 1 second would let random kids drive a fetch per request.",
+                field="jwks_cooldown",
             )
         if self.jwks_timeout <= 0:
             raise ConfigurationError("jwks_timeout must be greater than 0.", field="jwks_timeout")

@@ -6,19 +6,24 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ._claims import SessionAuth, TokenSource
 from ._config import GuardConfig
-from ._errors import AuthenticationError, TokenMissingError
+from ._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    PermissionDeniedError,
+    TokenMissingError,
+)
 from ._jwks import AsyncJWKSClient, JWKSClient, KeyStore
 from ._tokens import extract_token
 from ._verify import ParsedToken, Verifier, fingerprint
 
-__all__ = ["AsyncGuard", "Guard"]
+__all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements"]
 
 
 class _TokenCache:
@@ -270,3 +275,56 @@ class AsyncGuard(_BaseGuard):
     async def aclose(self) -> None:
         if self.jwks is not None:
             await self.jwks.aclose()
+
+
+_G = TypeVar("_G", Guard, AsyncGuard)
+
+
+def build_guard(
+    kind: type[_G],
+    guard: _G | None,
+    config: GuardConfig | None,
+    transport: Any,
+    options: dict[str, Any],
+    *,
+    owner: str,
+) -> tuple[_G, bool]:
+    """The guard an adapter uses: the one given, or one it builds and must close.
+
+    With neither ``guard``, ``config`` nor options, the configuration is read from the
+    environment. Returns ``(guard, built_here)``.
+    """
+    if guard is not None:
+        if config is not None or options or transport is not None:
+            raise ConfigurationError(f"Give {owner} either guard= or a configuration, not both.")
+        return guard, False
+    if config is None and not options:
+        config = GuardConfig.from_env()
+    return kind(config, transport=transport, **options), True
+
+
+def check_requirements(
+    auth: SessionAuth,
+    *,
+    role: str | None = None,
+    permission: str | None = None,
+    feature: str | None = None,
+    plan: str | None = None,
+) -> None:
+    """Raise :class:`PermissionDeniedError` (403) unless ``auth`` meets every given condition.
+
+    The conditions are those of :meth:`SessionAuth.has`; with none given, nothing is required.
+    """
+    given = {
+        name: value
+        for name, value in (
+            ("role", role),
+            ("permission", permission),
+            ("feature", feature),
+            ("plan", plan),
+        )
+        if value is not None
+    }
+    if given and not auth.has(**given):
+        wanted = ", ".join(f"{name} {value!r}" for name, value in given.items())
+        raise PermissionDeniedError(f"The session lacks {wanted}.")

@@ -102,16 +102,19 @@ def forbidden(debug: bool = False, *, path: str = "", detail: str = "") -> Error
 
 
 def log_failure(exc: ClerkGuardError, *, path: str = "") -> None:
-    """One log line per rejection: reason code, path, token source and fingerprint."""
+    """One log line per rejection: reason code, path, token source and fingerprint.
+
+    The path is logged with ``%r`` so that a crafted path cannot forge log lines.
+    """
     if isinstance(exc, AuthenticationError):
         logger.info(
-            "clerk_guard: rejected %s reason=%s source=%s token=%s",
+            "clerk_guard: rejected %r reason=%s source=%s token=%s",
             path or "-",
             exc.code,
             exc.source or "-",
             exc.fingerprint or "-",
         )
     elif isinstance(exc, PermissionDeniedError):
-        logger.info("clerk_guard: forbidden %s reason=%s", path or "-", exc.code)
+        logger.info("clerk_guard: forbidden %r reason=%s", path or "-", exc.code)
     else:
-        logger.warning("clerk_guard: unavailable %s reason=%s", path or "-", exc.code)
+        logger.warning("clerk_guard: unavailable %r reason=%s", path or "-", exc.code)

@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import threading
 import time
 import weakref
@@ -160,10 +161,11 @@ class KeyStore:
         self, kid: str | None, config: GuardConfig, now: float
     ) -> tuple[RSAPublicKey | None, str]:
         """Decide from the cache alone: ``(key, "ok")``, ``(key, "refresh")`` (usable but due a
-        background refresh), or ``(None, "fetch")`` (must fetch before answering).
+        refresh), or ``(None, "fetch")`` (must fetch before answering).
 
-        :raises KeysUnavailableError: nothing cached and the endpoint is in back-off.
-        :raises TokenInvalidError: ``jwk-kid-mismatch``, an unknown ``kid`` inside the cooldown.
+        :raises KeysUnavailableError: nothing usable cached and the endpoint is in back-off.
+        :raises TokenInvalidError: ``jwk-kid-mismatch``, a ``kid`` not in the cached set when no
+            fetch is allowed (inside the cooldown or the back-off).
         """
         age = now - self.fetched_at
         if self.keys and age <= config.jwks_ttl + config.jwks_max_stale:
@@ -171,18 +173,26 @@ class KeyStore:
             if key is not None:
                 due = age > config.jwks_ttl and now >= self.retry_at
                 return key, "refresh" if due else "ok"
-            if kid is None:
-                raise TokenInvalidError("The token has no kid.", code="jwk-kid-mismatch")
-            if now - self.attempted_at >= config.jwks_cooldown and now >= self.retry_at:
+            if (
+                kid is not None
+                and now - self.attempted_at >= config.jwks_cooldown
+                and now >= self.retry_at
+            ):
                 return None, "fetch"
-            if self.failures and self.last_error is not None:
-                raise self.last_error
-            raise TokenInvalidError(
-                "No key in the JWKS matches the token's kid.", code="jwk-kid-mismatch"
-            )
-        if now < self.retry_at and self.last_error is not None:
-            raise self.last_error
+            raise _kid_mismatch()
+        if now < self.retry_at:
+            raise self.unavailable(now)
         return None, "fetch"
+
+    def unavailable(self, now: float) -> KeysUnavailableError:
+        """A fresh error for this caller (a shared instance would pile up tracebacks), with
+        ``retry_after`` counting down to the next allowed attempt."""
+        last = self.last_error
+        return KeysUnavailableError(
+            last.message if last is not None else "No key set is available.",
+            code=last.code if last is not None else None,
+            retry_after=max(1, math.ceil(self.retry_at - now)),
+        )
 
     def record_success(self, keys: dict[str, RSAPublicKey], now: float) -> None:
         self.keys = keys
@@ -197,7 +207,6 @@ class KeyStore:
         self.attempted_at = now
         self.failures += 1
         backoff = min(_MAX_BACKOFF, 2.0 ** (self.failures - 1))
-        error.retry_after = max(1, round(backoff))
         self.retry_at = now + backoff
         self.last_error = error
         self.fetches += 1
@@ -210,18 +219,21 @@ class KeyStore:
         )
 
     def after_fetch(self, kid: str | None, config: GuardConfig, now: float) -> RSAPublicKey:
-        """The key for ``kid`` once a fetch has completed (by us or by the caller we waited for)."""
+        """The key for ``kid`` once a fetch has completed (by us or by the caller we waited for).
+
+        With a usable set cached, an unknown ``kid`` is the token's fault (401) even when the
+        refresh failed; only with nothing usable cached is it a 503.
+        """
         if self.keys and now - self.fetched_at <= config.jwks_ttl + config.jwks_max_stale:
             key = self.keys.get(kid) if kid is not None else None
             if key is not None:
                 return key
-            if self.failures == 0 or self.last_error is None:
-                raise TokenInvalidError(
-                    "No key in the JWKS matches the token's kid.", code="jwk-kid-mismatch"
-                )
-        if self.last_error is not None:
-            raise self.last_error
-        raise _unavailable("No key set is available.")  # pragma: no cover - defensive
+            raise _kid_mismatch()
+        raise self.unavailable(now)
+
+
+def _kid_mismatch() -> TokenInvalidError:
+    return TokenInvalidError("No key in the JWKS matches the token's kid.", code="jwk-kid-mismatch")
 
 
 _stores: dict[str, KeyStore] = {}
@@ -284,7 +296,7 @@ class JWKSClient(_BaseJWKSClient):
                 finally:
                     store.sync_lock.release()
             return key
-        if not store.sync_lock.acquire(timeout=config.jwks_timeout * 2 + 1):
+        if not store.sync_lock.acquire(timeout=config.jwks_timeout * 3 + 1):
             raise _unavailable("Timed out waiting for the key fetch of another request.")
         try:
             if store.generation == generation:
@@ -327,7 +339,9 @@ class JWKSClient(_BaseJWKSClient):
 class AsyncJWKSClient(_BaseJWKSClient):
     """Fetches keys with an ``httpx.AsyncClient``; never blocks the event loop.
 
-    The ``httpx.AsyncClient`` is created lazily, on the loop that first needs it.
+    Each fetch opens its own ``httpx.AsyncClient``: fetches are rare (minutes apart), and a
+    client kept between them would be bound to the event loop that opened its connections,
+    which breaks servers and test clients that run requests on several loops.
     """
 
     def __init__(
@@ -339,24 +353,9 @@ class AsyncJWKSClient(_BaseJWKSClient):
     ) -> None:
         super().__init__(config, store=store)
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _get_client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            # A client is bound to the loop that opened its connections; a new loop (a test, or
-            # Django running each request on its own loop) gets a new client.
-            self._client = httpx.AsyncClient(
-                transport=self._transport, follow_redirects=False, trust_env=False
-            )
-            self._loop = loop
-        return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """Nothing to release: every fetch closes its own client."""
 
     async def get_key(self, kid: str | None) -> RSAPublicKey:
         """The key for ``kid``, fetching the set when the policy says so."""
@@ -364,16 +363,18 @@ class AsyncJWKSClient(_BaseJWKSClient):
         # Read before deciding: a fetch completing after this point is one we may reuse.
         generation = store.generation
         key, action = store.lookup(kid, config, config.clock())
-        lock = store.async_lock()
         if key is not None:
-            if action == "refresh" and not lock.locked():
+            if action == "ok":
+                return key
+            lock = store.async_lock()
+            if not lock.locked():
                 async with lock:
                     try:
                         await self._refresh()
                     except KeysUnavailableError:
                         pass  # logged; the stale set keeps serving
             return key
-        async with lock:
+        async with store.async_lock():
             if store.generation == generation:
                 try:
                     await self._refresh()
@@ -397,12 +398,16 @@ class AsyncJWKSClient(_BaseJWKSClient):
     async def _fetch(self) -> dict[str, RSAPublicKey]:
         deadline = time.monotonic() + self.config.jwks_timeout
         body = bytearray()
-        client = self._get_client()
         try:
             with anyio.fail_after(self.config.jwks_timeout):
-                async with client.stream(
-                    "GET", self.url, headers=self._headers, timeout=self._timeout
-                ) as response:
+                async with (
+                    httpx.AsyncClient(
+                        transport=self._transport, follow_redirects=False, trust_env=False
+                    ) as client,
+                    client.stream(
+                        "GET", self.url, headers=self._headers, timeout=self._timeout
+                    ) as response,
+                ):
                     _check_response(response, self.config)
                     async for chunk in response.aiter_bytes():
                         _add_chunk(body, chunk, deadline)

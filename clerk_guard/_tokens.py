@@ -27,6 +27,8 @@ __all__ = [
 
 TokenSource = Literal["header", "cookie"]
 
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+
 #: Longer tokens are refused before any decoding. Clerk session tokens are well under 4 KiB.
 MAX_TOKEN_LENGTH = 8192
 
@@ -141,7 +143,7 @@ def _uses_suffixed(
         iss = plain_payload.get("iss") if plain_payload else None
         if not isinstance(iss, str) or not iss:
             return False  # not a Clerk session token: keep the plain cookie
-        if re.sub(r"^https?://", "", iss, flags=re.IGNORECASE) != frontend_api:
+        if _SCHEME.sub("", iss) != frontend_api:
             return True  # the plain cookie belongs to another Clerk app on this domain
     if not suffixed_uat and not suffixed:
         return False

@@ -174,3 +174,14 @@ def test_frozen():
     config = GuardConfig(publishable_key=PK)
     with pytest.raises(AttributeError):
         config.leeway = 100  # type: ignore[misc]
+
+
+def test_secret_key_not_in_repr():
+    """repr() of a configuration never shows the secret key."""
+    assert "sk_test_abc123" not in repr(GuardConfig(secret_key=SK))
+
+
+def test_cooldown_has_a_floor():
+    """A cooldown under 1 s is refused: it would let random kids drive a fetch per request."""
+    with pytest.raises(ConfigurationError, match="jwks_cooldown"):
+        GuardConfig(publishable_key=PK, jwks_cooldown=0)

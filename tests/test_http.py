@@ -71,3 +71,12 @@ def test_rejection_logged_once_without_token(caplog):
     message = record.getMessage()
     for part in ("/me", "token-invalid-signature", "header", "abc123def456"):
         assert part in message
+
+
+def test_path_cannot_forge_log_lines(caplog):
+    """A path with a newline is logged escaped, on one line."""
+    exc = TokenInvalidError("bad", code="token-invalid")
+    with caplog.at_level(logging.INFO, logger="clerk_guard"):
+        error_response(exc, path="/x\nclerk_guard: accepted /admin")
+    [record] = caplog.records
+    assert "\n" not in record.getMessage()

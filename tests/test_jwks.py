@@ -368,3 +368,57 @@ async def test_warm_up(clerk_issuer):
         await aguard.warm_up()
         await aguard.aclose()
         assert server.fetches == 2
+
+
+def test_outage_errors_are_fresh_and_count_down(clerk_issuer, transport, clock):
+    """Each caller gets its own error (no shared traceback) with Retry-After counting down."""
+    transport.status_code = 500
+    with sync_guard(clerk_issuer, transport, clock) as guard:
+        errors = []
+        for _ in range(3):
+            with pytest.raises(KeysUnavailableError) as info:
+                guard.verify(clerk_issuer.mint(now=clock.now))
+            errors.append(info.value)
+        assert len({id(e) for e in errors}) == 3
+        depth = len(list(_walk(errors[-1].__traceback__)))
+        assert depth < 20
+        clock.now += 0.6
+        with pytest.raises(KeysUnavailableError) as info:
+            guard.verify(clerk_issuer.mint(now=clock.now))
+        assert info.value.retry_after == 1
+
+
+def _walk(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def test_unknown_kid_during_outage_is_401(clerk_issuer, transport, clock):
+    """With a usable set cached, an unknown kid is the token's fault even if the refresh fails."""
+    with sync_guard(clerk_issuer, transport, clock) as guard:
+        guard.verify(clerk_issuer.mint(now=clock.now))
+        transport.status_code = 500
+        clock.now += 31
+        with pytest.raises(TokenInvalidError) as info:
+            guard.verify(clerk_issuer.mint(now=clock.now, headers={"kid": "ins_new"}))
+        assert info.value.code == "jwk-kid-mismatch"
+        assert transport.fetches == 2
+        assert guard.verify(clerk_issuer.mint(now=clock.now, user_id="known")).user_id == "known"
+
+
+async def test_async_client_survives_new_event_loops(clerk_issuer):
+    """The async key client works from several event loops (each fetch has its own client)."""
+    import threading as _threading
+
+    guard = AsyncGuard(clerk_issuer.config(jwks_ttl=0), transport=clerk_issuer.transport())
+    results = []
+
+    def other_loop():
+        results.append(asyncio.run(guard.verify(clerk_issuer.mint(user_id="other"))).user_id)
+
+    assert (await guard.verify(clerk_issuer.mint())).user_id == "user_2test"
+    thread = _threading.Thread(target=other_loop)
+    thread.start()
+    thread.join(timeout=30)
+    assert results == ["other"]

@@ -140,7 +140,7 @@ def test_bad_header_json_rejected(header):
         b"[]",
         json.dumps(claims())[:-1].encode() + b', "sub": "user_2"}',
         b'{"sub": "user_1", "sid": "s", "exp": Infinity, "iat": 1}',
-        b"[" * 5000 + b"]" * 5000,
+        b"[" * 2500 + b"]" * 2500,
     ],
     ids=["not-json", "array", "duplicate-sub", "infinity", "deep-nesting"],
 )
@@ -331,3 +331,22 @@ def test_real_clock_default():
     now = time.time()
     fresh = token(exp=now + 60, iat=now, nbf=now - 10)
     assert Guard(GuardConfig(jwt_key=PEM)).verify(fresh).user_id == "user_1"
+
+
+@pytest.mark.parametrize("segment", ["\u00e9", "ab\u0000c", "e y", "abc=", "a+b"])
+def test_payload_segment_characters_checked_before_signature(segment):
+    """A payload segment with characters outside base64url is token-invalid, never a crash."""
+    head, _, sig = token().split(".")
+    assert reason(f"{head}.{segment}.{sig}") == "token-invalid"
+
+
+def test_verify_enforces_length_cap():
+    """Guard.verify() refuses tokens over 8 KiB too, not only the extraction."""
+    head, payload, sig = token().split(".")
+    assert reason(f"{head}.{payload + 'A' * 9000}.{sig}") == "token-too-long"
+
+
+def test_unicode_digits_in_fpm_fail_closed():
+    """Non-ASCII digits in o.fpm reject the token instead of raising."""
+    claims_v2 = {"v": 2, "o": {"id": "org_1", "per": "read", "fpm": "\u00b2"}, "fea": "o:a"}
+    assert reason(token(**claims_v2)) == "token-invalid-claims"
