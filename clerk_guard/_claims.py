@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -23,6 +24,7 @@ REVERIFICATION_PRESETS: Mapping[str, tuple[int, str]] = MappingProxyType(
         "lax": (1440, "second_factor"),
     }
 )
+_SCOPE_CODES = frozenset({"o", "u", "ou", "uo"})
 _SCOPES: Mapping[str, Scope] = MappingProxyType(
     {"o": "org", "org": "org", "organization": "org", "u": "user", "user": "user"}
 )
@@ -54,11 +56,18 @@ def _split_scoped(value: Any, name: str) -> tuple[tuple[str, ...], tuple[str, ..
         return (), ()
     if not isinstance(value, str):
         raise _malformed(name)
+    return _split_scoped_text(value, name)
+
+
+# The decoders below are pure functions of claim strings that repeat across the users of one
+# organization and plan, so they are memoised (bounded); malformed input raises every time.
+@functools.lru_cache(maxsize=512)
+def _split_scoped_text(value: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     org: list[str] = []
     user: list[str] = []
     for item in value.split(","):
         scope, sep, entry = item.strip().partition(":")
-        if not sep or not entry or not scope or set(scope) - {"o", "u"}:
+        if not sep or not entry or scope not in _SCOPE_CODES:
             raise _malformed(name)
         if "o" in scope:
             org.append(entry)
@@ -79,6 +88,11 @@ def _v2_permissions(org: Mapping[str, Any], org_features: tuple[str, ...]) -> tu
         return ()
     if not isinstance(per, str) or not isinstance(fpm, str):
         raise _malformed("o.per/o.fpm")
+    return _decode_permissions(per, fpm, org_features)
+
+
+@functools.lru_cache(maxsize=512)
+def _decode_permissions(per: str, fpm: str, org_features: tuple[str, ...]) -> tuple[str, ...]:
     names = [name.strip() for name in per.split(",")]
     masks = fpm.split(",")
     if len(masks) > len(org_features) or not all(names):
@@ -97,7 +111,13 @@ def _v2_permissions(org: Mapping[str, Any], org_features: tuple[str, ...]) -> tu
     return tuple(permissions)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+def _scoped_names(org: tuple[str, ...], user: tuple[str, ...]) -> tuple[str, ...]:
+    if not org and not user:
+        return ()
+    return tuple(f"o:{name}" for name in org) + tuple(f"u:{name}" for name in user)
+
+
+@dataclasses.dataclass(frozen=True)
 class SessionAuth:
     """A verified Clerk session: who is signed in, in which organization, with which rights.
 
@@ -170,8 +190,10 @@ class SessionAuth:
             ):
                 raise _malformed("fva")
             fva = (fva[0], fva[1])
-        nbf = claims.get("nbf")
-        return cls(
+        # Built straight into the instance dict: a frozen dataclass's __init__ costs a
+        # object.__setattr__ call per field, a measurable share of a verification.
+        auth = object.__new__(cls)
+        auth.__dict__.update(
             user_id=claims["sub"],
             session_id=claims["sid"],
             session_status=_optional_str(claims, "sts"),
@@ -180,14 +202,14 @@ class SessionAuth:
             org_role=_with_org_prefix(role) if role else None,
             org_slug=org_slug,
             org_permissions=permissions,
-            features=tuple(f"o:{f}" for f in org_features) + tuple(f"u:{f}" for f in user_features),
-            plans=tuple(f"o:{p}" for p in org_plans) + tuple(f"u:{p}" for p in user_plans),
+            features=_scoped_names(org_features, user_features),
+            plans=_scoped_names(org_plans, user_plans),
             factor_verification_age=fva,
             authorized_party=_optional_str(claims, "azp"),
             issuer=_optional_str(claims, "iss"),
             expires_at=claims["exp"],
             issued_at=claims["iat"],
-            not_before=nbf,
+            not_before=claims.get("nbf"),
             claims=MappingProxyType(dict(claims)),
             token_source=token_source,
             _org_features=org_features,
@@ -195,6 +217,7 @@ class SessionAuth:
             _org_plans=org_plans,
             _user_plans=user_plans,
         )
+        return auth
 
     def has(
         self,

@@ -8,13 +8,12 @@ signature is checked with ``cryptography`` directly (``Verifier.verify_signature
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -33,6 +32,12 @@ _FORBIDDEN_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c")
 _MACHINE_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: The ``cat`` header Clerk puts on machine-to-machine JWTs.
 _M2M_CATEGORY = "cl_B7d4PD333AAA"
+_B64_VALUE = {
+    char: value
+    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+#: By segment length mod 4, the low bits of the last character that carry no data.
+_UNUSED_BITS = (0, 0, 0b1111, 0b11)
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -46,18 +51,19 @@ def _invalid(message: str, code: str = "token-invalid") -> TokenInvalidError:
     return TokenInvalidError(message, code=code)
 
 
-def _b64decode(segment: str) -> bytes:
-    """Decode one base64url segment, refusing padding, stray characters and non-canonical forms.
+def _b64decode(segment: str, *, canonical: bool = False, checked: bool = False) -> bytes:
+    """Decode one base64url segment, refusing padding and stray characters.
 
-    A non-canonical final character (unused low bits set) decodes to the same bytes as the
-    canonical one; accepting it would let one signed token exist in several spellings.
+    With ``canonical``, also refuse a final character whose unused low bits are set: it decodes
+    to the same bytes as the canonical one, so accepting it would let one signed token exist in
+    several spellings. Only the signature needs it: the header and payload segments are signed
+    as the characters they are, so any other spelling fails the signature check.
     """
-    if len(segment) % 4 == 1 or _SEGMENT.fullmatch(segment) is None:
+    if len(segment) % 4 == 1 or (not checked and _SEGMENT.fullmatch(segment) is None):
         raise _invalid("A token segment is not unpadded base64url.")
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+    if canonical and segment and _UNUSED_BITS[len(segment) % 4] & _B64_VALUE[segment[-1]]:
         raise _invalid("A token segment is not canonical base64url.")
-    return raw
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -71,13 +77,13 @@ def _no_constants(name: str) -> Any:
     raise _invalid("NaN and Infinity are not JSON.")
 
 
+# One decoder for every token: json.loads() with hooks builds a new decoder per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constants,
-        )
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid(f"The token {what} is not JSON.") from None
     if not isinstance(value, dict):
@@ -89,8 +95,7 @@ def _is_number(value: object) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
     """A token split and its header checked, signature not yet verified."""
 
     token: str
@@ -102,6 +107,32 @@ class ParsedToken:
 
 
 ClaimCheck = Callable[[Mapping[str, Any], float], None]
+#: Distinct valid headers remembered; an instance signs with one or two keys, so a few suffice.
+_HEADER_CACHE_SIZE = 64
+
+
+def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
+    """Decode and check a header segment: ``(header, kid)``.
+
+    :raises TokenInvalidError: ``token-invalid``, ``token-invalid-algorithm`` or
+        ``token-type-mismatch``.
+    """
+    header = _json_object(_b64decode(segment), "header")
+    alg = header.get("alg")
+    if alg != "RS256":
+        raise _invalid(f"Algorithm {alg!r} is not RS256.", "token-invalid-algorithm")
+    typ = header.get("typ")
+    if (isinstance(typ, str) and typ in _MACHINE_TYPES) or header.get("cat") == _M2M_CATEGORY:
+        raise _invalid("A machine token is not a session token.", "token-type-mismatch")
+    if typ is not None and typ != "JWT":
+        raise _invalid(f"Header typ {typ!r} is not JWT.")
+    for name in _FORBIDDEN_HEADERS:
+        if name in header:
+            raise _invalid(f"Header {name!r} is not allowed.")
+    kid = header.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not kid):
+        raise _invalid("Header kid is not a non-empty string.")
+    return header, kid
 
 
 class Verifier:
@@ -117,6 +148,8 @@ class Verifier:
         self._issuer = config.resolved_issuer
         self._parties = frozenset(config.authorized_parties)
         self._audience = frozenset(config.audience)
+        # Header segment -> checked (header, kid): valid headers repeat from token to token.
+        self._headers: dict[str, tuple[dict[str, Any], str | None]] = {}
         self.claim_checks: tuple[tuple[str, ClaimCheck], ...] = (
             ("required claims", self._check_required),
             ("session token type", self._check_type),
@@ -146,22 +179,14 @@ class Verifier:
         if _SEGMENT.fullmatch(payload_segment) is None:
             # Checked before the signature, which is computed over these characters.
             raise _invalid("The payload segment is not unpadded base64url.")
-        header = _json_object(_b64decode(header_segment), "header")
-        alg = header.get("alg")
-        if alg != "RS256":
-            raise _invalid(f"Algorithm {alg!r} is not RS256.", "token-invalid-algorithm")
-        typ = header.get("typ")
-        if typ in _MACHINE_TYPES or header.get("cat") == _M2M_CATEGORY:
-            raise _invalid("A machine token is not a session token.", "token-type-mismatch")
-        if typ is not None and typ != "JWT":
-            raise _invalid(f"Header typ {typ!r} is not JWT.")
-        for name in _FORBIDDEN_HEADERS:
-            if name in header:
-                raise _invalid(f"Header {name!r} is not allowed.")
-        kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or not kid):
-            raise _invalid("Header kid is not a non-empty string.")
-        signature = _b64decode(signature_segment)
+        checked = self._headers.get(header_segment)
+        if checked is None:
+            checked = _check_header(header_segment)
+            if len(self._headers) >= _HEADER_CACHE_SIZE:
+                self._headers.clear()  # a flood of odd headers cannot grow it
+            self._headers[header_segment] = checked
+        header, kid = checked
+        signature = _b64decode(signature_segment, canonical=True)
         return ParsedToken(
             token=token,
             header=header,
@@ -184,7 +209,8 @@ class Verifier:
     @staticmethod
     def decode_payload(parsed: ParsedToken) -> dict[str, Any]:
         """Decode the payload (after the signature has been verified)."""
-        return _json_object(_b64decode(parsed.payload_segment), "payload")
+        # parse() has checked the segment's characters already.
+        return _json_object(_b64decode(parsed.payload_segment, checked=True), "payload")
 
     # Claims ---------------------------------------------------------------------------------
 
