@@ -12,7 +12,9 @@ imports no framework::
 
 The verified :class:`~clerk_guard.SessionAuth` is put in the ASGI scope twice:
 ``scope["state"]["clerk"]`` (so ``request.state.clerk`` works in Starlette and FastAPI) and
-``scope["clerk_guard.auth"]`` (for other ASGI code).
+``scope["clerk_guard.auth"]`` (for other ASGI code). The middleware's guard is in
+``scope["clerk_guard.guard"]`` on every request, excluded paths included, so that dependencies
+and backends further in can verify with it where the middleware did not.
 """
 
 from __future__ import annotations
@@ -24,20 +26,24 @@ import httpx
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import ClerkGuardError, ConfigurationError
-from ._guard import AsyncGuard
+from ._errors import ClerkGuardError, TokenMissingError
+from ._guard import AsyncGuard, build_guard
 from ._http import ErrorResponse, error_response
 from ._paths import ExcludedPaths
 
 __all__ = [
+    "GUARD_KEY",
     "SCOPE_KEY",
     "STATE_KEY",
     "WS_POLICY_VIOLATION",
     "ClerkGuardMiddleware",
+    "authenticate_scope",
     "close_websocket",
     "get_auth",
     "header_lines",
+    "is_preflight",
     "route_path",
+    "scope_debug",
     "send_error",
 ]
 
@@ -51,6 +57,9 @@ _ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 #: Where the middleware puts its result in the ASGI scope: a :class:`SessionAuth`, or ``None``
 #: (attach-only mode, no token). Absent when the middleware did not check the request.
 SCOPE_KEY = "clerk_guard.auth"
+#: Where the middleware puts its :class:`~clerk_guard.AsyncGuard`, on every HTTP request and
+#: WebSocket, checked or not: dependencies without a guard of their own verify with it.
+GUARD_KEY = "clerk_guard.guard"
 #: The key in ``scope["state"]``: ``request.state.clerk`` in Starlette and FastAPI.
 STATE_KEY = "clerk"
 #: RFC 6455 §7.4.1: "policy violation", the close code for a refused handshake.
@@ -74,6 +83,18 @@ def header_lines(scope: _Scope) -> tuple[list[str], list[str]]:
     return authorization, cookies
 
 
+def is_preflight(scope: _Scope) -> bool:
+    """Whether the request is a CORS preflight: ``OPTIONS`` with ``Access-Control-Request-Method``.
+
+    Browsers never send credentials on a preflight, so protect-everything modes let it through.
+    """
+    if scope.get("method") != "OPTIONS":
+        return False
+    return any(
+        name.lower() == b"access-control-request-method" for name, _ in scope.get("headers") or ()
+    )
+
+
 def route_path(scope: _Scope) -> str:
     """The path the application routes on: ``scope["path"]`` less any ``root_path``.
 
@@ -94,6 +115,45 @@ def get_auth(scope: _Scope) -> SessionAuth | None:
     """The session the middleware verified for this request, or ``None``."""
     auth = scope.get(SCOPE_KEY)
     return auth if isinstance(auth, SessionAuth) else None
+
+
+def _guard_for(scope: _Scope, guard: AsyncGuard | None) -> AsyncGuard | None:
+    if guard is None:
+        guard = scope.get(GUARD_KEY)
+    return guard if isinstance(guard, AsyncGuard) else None
+
+
+async def authenticate_scope(
+    scope: _Scope, guard: AsyncGuard | None, *, required: bool, owner: str
+) -> SessionAuth | None:
+    """The session of a request, for dependencies and backends running inside the middleware.
+
+    The middleware's result when it checked the request; otherwise the token is verified now
+    with ``guard``, or with the middleware's guard (found in the scope on the paths it skips).
+
+    :raises ClerkGuardError: as :meth:`AsyncGuard.authenticate`; with ``required``, also when
+        the middleware found no token.
+    :raises RuntimeError: no ``guard`` and no middleware: ``owner`` names what to configure.
+    """
+    if SCOPE_KEY in scope:
+        auth: SessionAuth | None = scope[SCOPE_KEY]
+        if auth is None and required:
+            raise TokenMissingError("No session token on a protected route.")
+        return auth
+    verifier = _guard_for(scope, guard)
+    if verifier is None:
+        raise RuntimeError(
+            f"ClerkGuardMiddleware must be installed to use {owner}() without a configuration; "
+            "or pass it config=GuardConfig.from_env() (or guard=...)."
+        )
+    authorization, cookies = header_lines(scope)
+    return await verifier.authenticate(authorization, cookies, required=required)
+
+
+def scope_debug(scope: _Scope, guard: AsyncGuard | None) -> bool:
+    """Whether rejections carry their reason: ``guard``'s ``debug``, else the middleware's."""
+    verifier = _guard_for(scope, guard)
+    return verifier is not None and verifier.config.debug
 
 
 async def send_error(send: _Send, error: ErrorResponse) -> None:
@@ -136,14 +196,18 @@ class ClerkGuardMiddleware:
     :param required: when false (attach-only mode), a request without a token goes through
         with ``None`` attached and the routes decide. A token that is sent and fails is still
         answered with 401 in this mode: a forged or expired token never passes as signed out.
+        When true, CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``, which
+        browsers send without credentials) pass unverified, as excluded paths do.
     :param warm_up: fetch the keys during lifespan start-up, so the first request does not
         wait. A failure there is logged and the first request tries again.
     :param transport: an ``httpx`` transport for the key fetch, when the guard is built here.
 
     .. note::
         Excluded paths are compared with the decoded ``scope["path"]`` less ``root_path``,
-        as Starlette routes. Put ``CORSMiddleware`` outside this middleware (add it after),
-        so that preflight requests, which carry no token, are answered before this one.
+        as Starlette routes. Where a request is not checked (an excluded path, a preflight),
+        ``request.state.clerk`` is ``None``, ``scope["clerk_guard.auth"]`` is absent and
+        ``scope["clerk_guard.guard"]`` still holds the guard. Put ``CORSMiddleware`` outside
+        this middleware (add it after) so that it answers the preflights.
     """
 
     def __init__(
@@ -161,18 +225,9 @@ class ClerkGuardMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        if guard is not None:
-            if config is not None or options or transport is not None:
-                raise ConfigurationError(
-                    "Give ClerkGuardMiddleware either guard= or a configuration, not both."
-                )
-            self.guard = guard
-            self._owns_guard = False
-        else:
-            if config is None and not options:
-                config = GuardConfig.from_env()
-            self.guard = AsyncGuard(config, transport=transport, **options)
-            self._owns_guard = True
+        self.guard, self._owns_guard = build_guard(
+            AsyncGuard, guard, config, transport, options, owner="ClerkGuardMiddleware"
+        )
         self.excluded = ExcludedPaths(exclude, exclude_prefixes)
         self.required = required
         self.warm_up = warm_up
@@ -191,8 +246,9 @@ class ClerkGuardMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        scope[GUARD_KEY] = self.guard
         path = route_path(scope)
-        if self.is_excluded(path):
+        if self.is_excluded(path) or (self.required and is_preflight(scope)):
             state[STATE_KEY] = None
             await self.app(scope, receive, send)
             return

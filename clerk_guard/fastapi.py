@@ -13,15 +13,22 @@
     admin = clerk.require(role="org:admin")
 
     app = FastAPI()
-    install_error_handler(app)  # DESIGN §7 bodies instead of {"detail": ...}
+    install_error_handler(app)  # needed for the exact DESIGN §7 bodies
 
     @app.get("/me")
     async def me(auth: Annotated[SessionAuth, Depends(clerk)]) -> dict[str, str]:
         return {"user_id": auth.user_id}
 
+.. important::
+    Call :func:`install_error_handler` on the app. Without it FastAPI's own handler renders the
+    rejections: the status and headers (``WWW-Authenticate``, ``Retry-After``) are right, but
+    the body is ``{"detail": "<message>"}`` instead of DESIGN §7's
+    ``{"error": ..., "message": ...}``.
+
 The dependencies reuse the result of :class:`~clerk_guard.asgi.ClerkGuardMiddleware` when it
-ran for the request, and verify on their own otherwise. They take an ``HTTPConnection``, so
-they work on WebSocket routes too: there a failure closes the handshake with code 1008.
+ran for the request, and verify on their own otherwise: with their own guard, or with the
+middleware's on the paths it skips. They take an ``HTTPConnection``, so they work on WebSocket
+routes too: there a failure closes the handshake with code 1008.
 """
 
 from __future__ import annotations
@@ -38,10 +45,11 @@ from starlette.responses import Response
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import ClerkGuardError, ConfigurationError, TokenMissingError
-from ._guard import AsyncGuard
-from ._http import ErrorResponse, error_response, forbidden
-from .asgi import SCOPE_KEY, WS_POLICY_VIOLATION, header_lines, route_path
+from ._errors import ClerkGuardError
+from ._guard import AsyncGuard, build_guard, check_requirements
+from ._http import ErrorResponse, error_response
+from .asgi import WS_POLICY_VIOLATION, authenticate_scope, route_path, scope_debug
+from .starlette import render_error
 
 __all__ = [
     "ClerkAuth",
@@ -71,11 +79,6 @@ class ClerkGuardHTTPException(HTTPException):
         self.error = error
 
 
-def render_error(error: ErrorResponse) -> Response:
-    """An :class:`ErrorResponse` as a Starlette/FastAPI ``Response``."""
-    return Response(content=error.body, status_code=error.status, headers=dict(error.headers))
-
-
 async def clerk_guard_exception_handler(request: Request, exc: Exception) -> Response:
     """Exception handler answering :class:`ClerkGuardHTTPException` with its DESIGN §7 body."""
     if not isinstance(exc, ClerkGuardHTTPException):  # pragma: no cover - registered for it only
@@ -101,57 +104,48 @@ class _ClerkDependency(SecurityBase):
         description: str = _DESCRIPTION,
         **options: Any,
     ) -> None:
-        if guard is not None and (config is not None or options or transport is not None):
-            name = type(self).__name__
-            raise ConfigurationError(f"Give {name} either guard= or a configuration, not both.")
-        if guard is None and (config is not None or options):
-            guard = AsyncGuard(config, transport=transport, **options)
+        self._owns_guard = False
+        if guard is not None or config is not None or options:
+            guard, self._owns_guard = build_guard(
+                AsyncGuard, guard, config, transport, options, owner=type(self).__name__
+            )
         #: The guard used when ClerkGuardMiddleware did not check the request; ``None`` when this
-        #: dependency relies on the middleware alone.
+        #: dependency relies on the middleware (its result, or its guard on paths it skips).
         self.guard = guard
         self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
         self.scheme_name = scheme_name
         self._description = description
 
     async def aclose(self) -> None:
-        """Close the key client of the guard (call it at application shutdown)."""
-        if self.guard is not None:
+        """Close the key client of a guard built here (call it at application shutdown); a
+        guard passed in is left to its owner."""
+        if self.guard is not None and self._owns_guard:
             await self.guard.aclose()
 
     async def _authenticate(self, conn: HTTPConnection, *, required: bool) -> SessionAuth | None:
-        scope = conn.scope
-        if SCOPE_KEY in scope:  # the middleware checked this request already
-            auth: SessionAuth | None = scope[SCOPE_KEY]
-            if auth is None and required:
-                self._reject(conn, TokenMissingError("No session token on a protected route."))
-            return auth
-        if self.guard is None:
-            raise RuntimeError(
-                f"ClerkGuardMiddleware must be installed to use {type(self).__name__}() without "
-                "a configuration; or pass it config=GuardConfig.from_env() (or guard=...)."
-            )
-        authorization, cookies = header_lines(scope)
         try:
-            return await self.guard.authenticate(authorization, cookies, required=required)
+            return await authenticate_scope(
+                conn.scope, self.guard, required=required, owner=type(self).__name__
+            )
         except ClerkGuardError as exc:
             self._reject(conn, exc)
 
-    @property
-    def _debug(self) -> bool:
-        return self.guard is not None and self.guard.config.debug
-
     def _reject(self, conn: HTTPConnection, exc: ClerkGuardError) -> NoReturn:
-        self._raise(conn, error_response(exc, path=route_path(conn.scope), debug=self._debug))
-
-    @staticmethod
-    def _raise(conn: HTTPConnection, error: ErrorResponse) -> NoReturn:
-        if conn.scope["type"] == "websocket":
+        """Raise the rejection: DESIGN §7's answer, or a 1008 close on a WebSocket. Its debug
+        flag is the guard's (this dependency's own, else the middleware's)."""
+        scope = conn.scope
+        error = error_response(exc, path=route_path(scope), debug=scope_debug(scope, self.guard))
+        if scope["type"] == "websocket":
             raise WebSocketException(code=WS_POLICY_VIOLATION, reason=error.data["error"])
         raise ClerkGuardHTTPException(error)
 
 
 class ClerkAuth(_ClerkDependency):
     """Dependency returning the verified :class:`~clerk_guard.SessionAuth`; 401 without one.
+
+    .. important::
+        Call :func:`install_error_handler` on the app for DESIGN §7's exact bodies; without it
+        FastAPI answers ``{"detail": "<message>"}`` (with the right status and headers).
 
     With ``role``, ``permission``, ``feature`` or ``plan`` (checked as
     :meth:`SessionAuth.has`, all of them must hold), a signed-in user who lacks one gets 403.
@@ -183,16 +177,11 @@ class ClerkAuth(_ClerkDependency):
             description=description,
             **options,
         )
-        self.requirements = {
-            name: value
-            for name, value in (
-                ("role", role),
-                ("permission", permission),
-                ("feature", feature),
-                ("plan", plan),
-            )
-            if value is not None
-        }
+        given = {"role": role, "permission": permission, "feature": feature, "plan": plan}
+        conditions = {name: value for name, value in given.items() if value is not None}
+        #: Every set of conditions the session must meet: this dependency's, after those of the
+        #: dependencies it was derived from with :meth:`require`.
+        self.requirements: tuple[dict[str, str], ...] = (conditions,) if conditions else ()
 
     def require(
         self,
@@ -202,8 +191,11 @@ class ClerkAuth(_ClerkDependency):
         feature: str | None = None,
         plan: str | None = None,
     ) -> ClerkAuth:
-        """A dependency sharing this one's guard that also requires a role, permission, ...."""
-        return ClerkAuth(
+        """A dependency sharing this one's guard that requires this one's conditions and these.
+
+        ``clerk.require(role="org:admin").require(permission="org:invoices:read")`` needs both.
+        """
+        derived = ClerkAuth(
             self.guard,
             role=role,
             permission=permission,
@@ -212,6 +204,8 @@ class ClerkAuth(_ClerkDependency):
             scheme_name=self.scheme_name,
             description=self._description,
         )
+        derived.requirements = self.requirements + derived.requirements
+        return derived
 
     def optional(self) -> OptionalClerkAuth:
         """A dependency sharing this one's guard that returns ``None`` when there is no token."""
@@ -222,8 +216,11 @@ class ClerkAuth(_ClerkDependency):
     async def __call__(self, conn: HTTPConnection) -> SessionAuth:
         auth = await self._authenticate(conn, required=True)
         assert auth is not None  # noqa: S101 - required=True raises instead
-        if self.requirements and not auth.has(**self.requirements):
-            self._raise(conn, forbidden(self._debug, path=route_path(conn.scope)))
+        try:
+            for conditions in self.requirements:
+                check_requirements(auth, **conditions)
+        except ClerkGuardError as exc:
+            self._reject(conn, exc)
         return auth
 
 

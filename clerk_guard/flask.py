@@ -33,10 +33,10 @@ from werkzeug.local import LocalProxy
 from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._errors import ClerkGuardError, ConfigurationError, PermissionDeniedError
-from ._guard import Guard
+from ._guard import Guard, build_guard, check_requirements
 from ._http import error_response, log_failure
 from ._paths import ExcludedPaths, checked_paths
-from .wsgi import _warm, header_lines
+from .wsgi import _warm, header_lines, is_preflight
 
 __all__ = [
     "ClerkGuard",
@@ -112,8 +112,10 @@ class ClerkGuard:
 
     - ``protect_all`` / ``CLERK_GUARD_PROTECT_ALL``: every request needs a valid token, except
       the paths in ``exclude`` / ``CLERK_GUARD_EXCLUDE`` (exact) and ``exclude_prefixes`` /
-      ``CLERK_GUARD_EXCLUDE_PREFIXES``. Default false: protect routes with :func:`clerk_required`
-      and blueprints with :func:`protect_blueprint`.
+      ``CLERK_GUARD_EXCLUDE_PREFIXES``, and CORS preflights (``OPTIONS`` with
+      ``Access-Control-Request-Method``, which browsers send without credentials). Default
+      false: protect routes with :func:`clerk_required` and blueprints with
+      :func:`protect_blueprint`.
     - ``debug`` / ``CLERK_GUARD_DEBUG``: put the rejection reason in error bodies. Never in
       production: it tells an attacker which check failed.
     - ``warm_up`` / ``CLERK_GUARD_WARM_UP``: fetch the key set in ``init_app`` so the first
@@ -181,24 +183,16 @@ class ClerkGuard:
         """The app's guard, and whether the extension built it (and so must close it)."""
         options = self._options
         fields = {name: value for name, value in options.items() if name in _GUARD_FIELDS}
-        guard = options.get("guard")
-        if guard is not None:
-            if fields or "config" in options or "transport" in options:
-                raise ConfigurationError(
-                    "Pass either guard= or configuration (config=, transport= or GuardConfig "
-                    "fields) to ClerkGuard, not both."
-                )
-            if not isinstance(guard, Guard):
-                raise ConfigurationError(
-                    "guard must be a clerk_guard.Guard (Flask is synchronous)."
-                )
-            return guard, False
-        config = options.get("config")
-        if config is not None:
-            config = dataclasses.replace(config, **fields) if fields else config
-        else:
+        guard, config = options.get("guard"), options.get("config")
+        if guard is not None and not isinstance(guard, Guard):
+            raise ConfigurationError("guard must be a clerk_guard.Guard (Flask is synchronous).")
+        if guard is None and config is None:
+            # Fields given here win over the app's CLERK_* keys, which win over the environment.
             config = GuardConfig.from_env(**_from_app_config(app_config), **fields)
-        return Guard(config, transport=options.get("transport")), True
+            fields = {}
+        return build_guard(
+            Guard, guard, config, options.get("transport"), fields, owner="ClerkGuard"
+        )
 
 
 def _from_app_config(app_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -267,29 +261,32 @@ def _authenticate(*, required: bool) -> SessionAuth | None:
     return auth
 
 
-def _authorize(optional: bool, role: str | None, permission: str | None) -> None:
+def _authorize(optional: bool, conditions: Mapping[str, str]) -> None:
     auth = _authenticate(required=not optional)
-    if (role is not None or permission is not None) and (
-        auth is None or not auth.has(role=role, permission=permission)
-    ):
-        exc = PermissionDeniedError(
-            f"Requires role={role!r} permission={permission!r}.", code="permission-denied"
-        )
+    if auth is None:  # optional=True, no session; conditions are refused with optional
+        return
+    try:
+        check_requirements(auth, **conditions)
+    except PermissionDeniedError as exc:
         log_failure(exc, path=request.path)
-        raise exc
+        raise
 
 
-def _check_arguments(optional: bool, role: str | None, permission: str | None) -> None:
-    if optional and (role is not None or permission is not None):
-        raise TypeError("optional=True cannot be combined with role= or permission=.")
-    for name, value in (("role", role), ("permission", permission)):
+def _conditions(optional: bool, **given: str | None) -> dict[str, str]:
+    """The conditions a decorator was given, checked at decoration time."""
+    conditions = {name: value for name, value in given.items() if value is not None}
+    if optional and conditions:
+        names = ", ".join(f"{name}=" for name in conditions)
+        raise TypeError(f"optional=True cannot be combined with {names}.")
+    for name, value in conditions.items():
         if value == "":
             raise TypeError(f"{name} must be a non-empty string.")
+    return conditions
 
 
 def _protect_all() -> None:
     state = _state()
-    if not state.is_excluded(request.path):
+    if not state.is_excluded(request.path) and not is_preflight(request.environ):
         _authenticate(required=True)
 
 
@@ -308,7 +305,12 @@ def clerk_required(view: F, /) -> F: ...
 
 @overload
 def clerk_required(
-    *, optional: bool = False, role: str | None = None, permission: str | None = None
+    *,
+    optional: bool = False,
+    role: str | None = None,
+    permission: str | None = None,
+    feature: str | None = None,
+    plan: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -319,6 +321,8 @@ def clerk_required(
     optional: bool = False,
     role: str | None = None,
     permission: str | None = None,
+    feature: str | None = None,
+    plan: str | None = None,
 ) -> F | Callable[[F], F]:
     """Require a verified Clerk session for a view; use bare or with arguments.
 
@@ -339,23 +343,29 @@ def clerk_required(
     :param role: the active organization role required (``"org:admin"`` or ``"admin"``);
         a signed-in user without it gets 403.
     :param permission: the organization permission required, such as ``"org:invoices:read"``;
-        403 without it. With ``role`` too, both are required.
+        403 without it.
+    :param feature: a Clerk Billing feature the session's plan must include, such as
+        ``"user:export"`` or ``"org:seats"``; 403 without it.
+    :param plan: the Clerk Billing plan required, such as ``"org:pro"``; 403 without it.
+
+    Conditions are judged as :meth:`SessionAuth.has <clerk_guard.SessionAuth.has>` does, and
+    all of those given must hold.
     """
-    _check_arguments(optional, role, permission)
+    conditions = _conditions(optional, role=role, permission=permission, feature=feature, plan=plan)
 
     def decorate(func: F) -> F:
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _authorize(optional, role, permission)
+                _authorize(optional, conditions)
                 return await func(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _authorize(optional, role, permission)
+            _authorize(optional, conditions)
             return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -371,15 +381,20 @@ def protect_blueprint(
     optional: bool = False,
     role: str | None = None,
     permission: str | None = None,
+    feature: str | None = None,
+    plan: str | None = None,
 ) -> Blueprint:
     """Require a verified session on every route of ``blueprint``, as :func:`clerk_required`.
 
-    Call it before the blueprint is registered on an app. Returns the blueprint.
+    CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``, which browsers send
+    without credentials) pass unverified. Call it before the blueprint is registered on an app.
+    Returns the blueprint.
     """
-    _check_arguments(optional, role, permission)
+    conditions = _conditions(optional, role=role, permission=permission, feature=feature, plan=plan)
 
     def clerk_guard_protect_blueprint() -> None:
-        _authorize(optional, role, permission)
+        if not is_preflight(request.environ):
+            _authorize(optional, conditions)
 
     blueprint.before_request(clerk_guard_protect_blueprint)
     return blueprint

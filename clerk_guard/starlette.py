@@ -42,10 +42,10 @@ from starlette.responses import Response
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import ClerkGuardError, ConfigurationError, TokenInvalidError
-from ._guard import AsyncGuard
+from ._errors import ClerkGuardError, TokenInvalidError
+from ._guard import AsyncGuard, build_guard
 from ._http import ErrorResponse, error_response
-from .asgi import SCOPE_KEY, header_lines, route_path
+from .asgi import authenticate_scope, route_path, scope_debug
 
 __all__ = [
     "ClerkAuthBackend",
@@ -126,7 +126,8 @@ class ClerkAuthBackend(AuthenticationBackend):
     into the 401 or 503 of DESIGN §7.
 
     Give ``guard``, ``config`` or the ``GuardConfig`` fields; with none of them,
-    :class:`~clerk_guard.asgi.ClerkGuardMiddleware` must run before it, and its result is used.
+    :class:`~clerk_guard.asgi.ClerkGuardMiddleware` must run before it: its result is used, and
+    on the paths it skips its guard verifies the token.
     """
 
     def __init__(
@@ -137,10 +138,13 @@ class ClerkAuthBackend(AuthenticationBackend):
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Any,
     ) -> None:
-        if guard is not None and (config is not None or options or transport is not None):
-            raise ConfigurationError("Give ClerkAuthBackend either guard= or a configuration.")
-        if guard is None and (config is not None or options):
-            guard = AsyncGuard(config, transport=transport, **options)
+        self._owns_guard = False
+        if guard is not None or config is not None or options:
+            guard, self._owns_guard = build_guard(
+                AsyncGuard, guard, config, transport, options, owner="ClerkAuthBackend"
+            )
+        #: The guard verifying requests the middleware did not check; ``None`` to rely on the
+        #: middleware alone.
         self.guard = guard
 
     def middleware(self) -> Middleware:
@@ -148,26 +152,21 @@ class ClerkAuthBackend(AuthenticationBackend):
         return Middleware(AuthenticationMiddleware, backend=self, on_error=on_error)
 
     async def aclose(self) -> None:
-        """Close the key client of the guard (call it at application shutdown)."""
-        if self.guard is not None:
+        """Close the key client of a guard built here (call it at application shutdown); a
+        guard passed in is left to its owner."""
+        if self.guard is not None and self._owns_guard:
             await self.guard.aclose()
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         scope = conn.scope
-        if SCOPE_KEY in scope:  # ClerkGuardMiddleware checked this request already
-            auth: SessionAuth | None = scope[SCOPE_KEY]
-        elif self.guard is None:
-            raise RuntimeError(
-                "ClerkGuardMiddleware must be installed to use ClerkAuthBackend() without a "
-                "configuration; or pass it config=GuardConfig.from_env() (or guard=...)."
+        try:
+            auth = await authenticate_scope(
+                scope, self.guard, required=False, owner="ClerkAuthBackend"
             )
-        else:
-            authorization, cookies = header_lines(scope)
-            try:
-                auth = await self.guard.authenticate(authorization, cookies, required=False)
-            except ClerkGuardError as exc:
-                error = error_response(exc, path=route_path(scope), debug=self.guard.config.debug)
-                raise ClerkAuthenticationError(error) from None
+        except ClerkGuardError as exc:
+            debug = scope_debug(scope, self.guard)
+            error = error_response(exc, path=route_path(scope), debug=debug)
+            raise ClerkAuthenticationError(error) from None
         if auth is None:
             return None
         return AuthCredentials(scopes_for(auth)), ClerkUser(auth)

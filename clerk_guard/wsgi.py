@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import ClerkGuardError, ConfigurationError, KeysUnavailableError
-from ._guard import Guard
+from ._errors import ClerkGuardError, KeysUnavailableError
+from ._guard import Guard, build_guard
 from ._http import ErrorResponse, error_response
 from ._paths import ExcludedPaths
 
@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     import httpx
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_KEY", "ClerkGuardWSGIMiddleware", "get_auth", "header_lines", "render"]
+__all__ = [
+    "ENVIRON_KEY",
+    "ClerkGuardWSGIMiddleware",
+    "get_auth",
+    "header_lines",
+    "is_preflight",
+    "render",
+]
 
 logger = logging.getLogger("clerk_guard")
 
@@ -39,17 +46,46 @@ ENVIRON_KEY = "clerk_guard.auth"
 
 
 def header_lines(environ: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The raw ``Authorization`` and ``Cookie`` lines of a WSGI request, for the guard.
+    """The raw ``Authorization`` and ``Cookie`` lines of a WSGI request (or Django's ``META``).
 
-    WSGI servers merge repeated header lines into one ``HTTP_*`` value (joined with commas), so
-    two ``Authorization`` lines arrive as one value such as ``"Bearer a,Bearer b"``: it has more
-    than one token after ``Bearer`` and is rejected as malformed, as two lines would be.
+    Servers join repeated header lines into one ``HTTP_*`` value with ``", "``. A value holding
+    a bearer token is split back into its lines at the commas (a JWT never contains one), so two
+    ``Authorization`` lines are refused by the guard as duplicated, as under ASGI. Other schemes
+    keep their commas (``Digest`` parameters are comma-separated) and pass as one line.
     """
     authorization = environ.get("HTTP_AUTHORIZATION")
     cookie = environ.get("HTTP_COOKIE")
     return (
-        [authorization] if isinstance(authorization, str) else [],
+        _authorization_lines(authorization) if isinstance(authorization, str) else [],
         [cookie] if isinstance(cookie, str) else [],
+    )
+
+
+def _authorization_lines(value: str) -> list[str]:
+    pieces = value.split(",")
+    if len(pieces) > 1 and any(_is_bearer(piece) for piece in pieces):
+        return [piece.strip() for piece in pieces]
+    return [value]
+
+
+def _is_bearer(piece: str) -> bool:
+    """``Bearer …``, or a bare JWT (as the core accepts): not a ``Digest`` parameter (``a=b``)."""
+    parts = piece.split()
+    if not parts:
+        return False
+    if parts[0].lower() == "bearer":
+        return True
+    return len(parts) == 1 and parts[0].count(".") == 2 and "=" not in parts[0]
+
+
+def is_preflight(environ: Mapping[str, Any]) -> bool:
+    """Whether the request is a CORS preflight: ``OPTIONS`` with ``Access-Control-Request-Method``.
+
+    Browsers never send credentials on a preflight, so protect-everything modes let it through.
+    """
+    return (
+        environ.get("REQUEST_METHOD") == "OPTIONS"
+        and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
     )
 
 
@@ -66,7 +102,9 @@ class ClerkGuardWSGIMiddleware:
 
     With ``required=True`` (the default) every path except the excluded ones needs a valid
     token; failures are answered as DESIGN §7 says (401 with ``WWW-Authenticate``, or 503 with
-    ``Retry-After`` when no keys can be loaded) and never reach the application. With
+    ``Retry-After`` when no keys can be loaded) and never reach the application. CORS
+    preflights (``OPTIONS`` with ``Access-Control-Request-Method``, sent by browsers without
+    credentials) pass unverified, with ``environ["clerk_guard.auth"] = None``. With
     ``required=False`` (attach-only) a request without a token passes with
     ``environ["clerk_guard.auth"] = None``; a token that is sent but fails is still answered
     401, so a forged or expired token never passes as signed out.
@@ -87,8 +125,8 @@ class ClerkGuardWSGIMiddleware:
     :param transport: an ``httpx`` transport for the key fetch, when the guard is built here.
 
     .. note::
-        Put CORS handling outside this middleware (wrap this one in it), so that preflight
-        requests, which carry no token, are answered before they get here.
+        Put CORS handling outside this middleware (wrap this one in it), so that it answers
+        the preflights.
     """
 
     def __init__(
@@ -106,15 +144,10 @@ class ClerkGuardWSGIMiddleware:
     ) -> None:
         self.app = app
         self._finalizer: weakref.finalize[[], ClerkGuardWSGIMiddleware] | None = None
-        if guard is not None:
-            if config is not None or options or transport is not None:
-                raise ConfigurationError(
-                    "Give ClerkGuardWSGIMiddleware either guard= or a configuration, not both."
-                )
-        else:
-            if config is None and not options:
-                config = GuardConfig.from_env()
-            guard = Guard(config, transport=transport, **options)
+        guard, built_here = build_guard(
+            Guard, guard, config, transport, options, owner="ClerkGuardWSGIMiddleware"
+        )
+        if built_here:
             # We built it, so we close it: on close() or when the middleware is collected.
             self._finalizer = weakref.finalize(self, guard.close)
         self.guard = guard
@@ -129,7 +162,7 @@ class ClerkGuardWSGIMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
-        if self.is_excluded(path):
+        if self.is_excluded(path) or (self.required and is_preflight(environ)):
             environ[ENVIRON_KEY] = None
             return self.app(environ, start_response)
         authorization, cookies = header_lines(environ)

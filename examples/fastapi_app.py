@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, WebSocket
 
 from clerk_guard import GuardConfig, SessionAuth
 from clerk_guard.fastapi import ClerkAuth, install_error_handler
+from examples import session_summary
 
 clerk = ClerkAuth(config=GuardConfig.from_env())
 clerk_admin = clerk.require(role="org:admin")
@@ -43,17 +44,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="clerk-guard FastAPI example", lifespan=lifespan)
-install_error_handler(app)  # DESIGN §7 bodies instead of FastAPI's {"detail": ...}
-
-
-def session_summary(auth: SessionAuth) -> dict[str, Any]:
-    return {
-        "user_id": auth.user_id,
-        "session_id": auth.session_id,
-        "org_id": auth.org_id,
-        "org_role": auth.org_role,
-        "org_permissions": list(auth.org_permissions),
-    }
+# Needed for DESIGN §7's exact bodies; FastAPI's own handler would answer {"detail": ...}.
+install_error_handler(app)
 
 
 @app.get("/public")

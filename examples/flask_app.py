@@ -21,6 +21,7 @@ from flask import Blueprint, Flask
 
 from clerk_guard import GuardConfig
 from clerk_guard.flask import ClerkGuard, clerk_required, current_auth, get_auth, protect_blueprint
+from examples import session_summary
 
 app = Flask(__name__)
 ClerkGuard(app, config=GuardConfig.from_env())
@@ -36,13 +37,7 @@ def public() -> dict[str, Any]:
 def me() -> dict[str, Any]:
     auth = get_auth()
     assert auth is not None  # clerk_required guarantees a session
-    return {
-        "user_id": auth.user_id,
-        "session_id": auth.session_id,
-        "org_id": auth.org_id,
-        "org_role": auth.org_role,
-        "org_permissions": list(auth.org_permissions),
-    }
+    return session_summary(auth)
 
 
 @app.get("/admin")

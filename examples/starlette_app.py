@@ -23,21 +23,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from clerk_guard import GuardConfig, PermissionDeniedError, SessionAuth, error_response
+from clerk_guard import (
+    GuardConfig,
+    PermissionDeniedError,
+    SessionAuth,
+    check_requirements,
+    error_response,
+)
 from clerk_guard.asgi import ClerkGuardMiddleware
 from clerk_guard.starlette import render_error
+from examples import session_summary
 
 config = GuardConfig.from_env()
-
-
-def session_summary(auth: SessionAuth) -> dict[str, object]:
-    return {
-        "user_id": auth.user_id,
-        "session_id": auth.session_id,
-        "org_id": auth.org_id,
-        "org_role": auth.org_role,
-        "org_permissions": list(auth.org_permissions),
-    }
 
 
 async def public(request: Request) -> Response:
@@ -51,8 +48,9 @@ async def me(request: Request) -> Response:
 
 async def admin(request: Request) -> Response:
     auth: SessionAuth = request.state.clerk
-    if not auth.has(role="org:admin"):
-        denied = PermissionDeniedError("The org:admin role is required.")
+    try:
+        check_requirements(auth, role="org:admin")
+    except PermissionDeniedError as denied:
         return render_error(error_response(denied, path=request.url.path, debug=config.debug))
     return JSONResponse(session_summary(auth))
 

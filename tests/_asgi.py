@@ -1,4 +1,5 @@
-"""Drive an ASGI app in-process for what httpx.ASGITransport cannot do: lifespan and WebSockets."""
+"""Shared by the ASGI tests: DESIGN §7 bodies, request helpers, fixtures, and drivers for what
+httpx.ASGITransport cannot do (lifespan and WebSockets)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,48 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import httpx
+import pytest
+
+from clerk_guard import AsyncGuard
+from clerk_guard._http import FORBIDDEN_MESSAGE, INVALID_MESSAGE, MISSING_MESSAGE
+
+MISSING = {"error": "Invalid Token", "message": MISSING_MESSAGE}
+INVALID = {"error": "Invalid Token", "message": INVALID_MESSAGE}
+FORBIDDEN = {"error": "Forbidden", "message": FORBIDDEN_MESSAGE}
+
+
+def client(app: Any) -> httpx.AsyncClient:
+    """An in-process client for ``app``."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def asgi_fixtures() -> tuple[Any, Any, Any]:
+    """The fixtures every in-process ASGI test module uses: ``anyio_backend`` (asyncio), the
+    issuer's counting ``transport``, and an ``AsyncGuard`` on it, closed after the test.
+
+    ``anyio_backend, transport, guard = asgi_fixtures()`` at module level registers them.
+    """
+
+    @pytest.fixture
+    def anyio_backend() -> str:
+        return "asyncio"
+
+    @pytest.fixture
+    def transport(clerk_issuer: Any) -> Any:
+        return clerk_issuer.transport()
+
+    @pytest.fixture
+    async def guard(clerk_issuer: Any, transport: Any) -> Any:
+        guard = AsyncGuard(clerk_issuer.config(), transport=transport)
+        yield guard
+        await guard.aclose()
+
+    return anyio_backend, transport, guard
 
 
 async def websocket_handshake(

@@ -11,22 +11,28 @@ import httpx
 import pytest
 
 from clerk_guard import AsyncGuard, ConfigurationError, SessionAuth
-from clerk_guard.asgi import SCOPE_KEY, ClerkGuardMiddleware, get_auth, header_lines
+from clerk_guard.asgi import (
+    GUARD_KEY,
+    SCOPE_KEY,
+    ClerkGuardMiddleware,
+    get_auth,
+    header_lines,
+    is_preflight,
+)
 from clerk_guard.testing import LocalIssuer
-from tests._asgi import run_lifespan, websocket_handshake
+from tests._asgi import (
+    INVALID,
+    MISSING,
+    asgi_fixtures,
+    bearer,
+    client,
+    run_lifespan,
+    websocket_handshake,
+)
 
 pytestmark = pytest.mark.anyio
 
-MISSING = {
-    "error": "Invalid Token",
-    "message": "Authentication required: no session token was provided.",
-}
-INVALID = {"error": "Invalid Token", "message": "The token provided is malformed or invalid."}
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
+anyio_backend, transport, guard = asgi_fixtures()
 
 
 async def inner_app(scope, receive, send):
@@ -52,6 +58,7 @@ async def inner_app(scope, receive, send):
         "scope_user": getattr(scope.get(SCOPE_KEY), "user_id", None),
         "state_user": getattr(state_auth, "user_id", state_auth),
         "source": getattr(scope.get(SCOPE_KEY), "token_source", None),
+        "has_guard": GUARD_KEY in scope,
     }
     await send(
         {
@@ -61,26 +68,6 @@ async def inner_app(scope, receive, send):
         }
     )
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
-
-
-@pytest.fixture
-def transport(clerk_issuer):
-    return clerk_issuer.transport()
-
-
-@pytest.fixture
-async def guard(clerk_issuer, transport):
-    guard = AsyncGuard(clerk_issuer.config(), transport=transport)
-    yield guard
-    await guard.aclose()
-
-
-def client(app):
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_missing_token_is_401_bearer(guard):
@@ -129,6 +116,7 @@ async def test_valid_header_token_attaches_result(clerk_issuer, guard):
         "scope_user": "user_abc",
         "state_user": "user_abc",
         "source": "header",
+        "has_guard": True,
     }
 
 
@@ -193,6 +181,54 @@ async def test_excluded_exact_paths(guard):
         assert (await c.get("/healthz")).status_code == 401
 
 
+async def test_guard_is_in_the_scope_on_excluded_paths(guard):
+    """On a path it skips, the middleware still exposes its guard in scope["clerk_guard.guard"]."""
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope.get(GUARD_KEY))
+        await inner_app(scope, receive, send)
+
+    async with client(ClerkGuardMiddleware(app, guard=guard, exclude=("/health",))) as c:
+        response = await c.get("/health")
+    assert response.json()["checked"] is False
+    assert seen == [guard]
+
+
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+
+
+async def test_cors_preflight_passes_unverified_when_required(guard):
+    """required=True: an OPTIONS preflight (Access-Control-Request-Method) passes with None."""
+    async with client(ClerkGuardMiddleware(inner_app, guard=guard)) as c:
+        preflight = await c.options("/me", headers=PREFLIGHT)
+        plain_options = await c.options("/me")
+        get_with_header = await c.get("/me", headers=PREFLIGHT)
+    assert preflight.status_code == 200
+    assert preflight.json()["checked"] is False
+    assert preflight.json()["state_user"] is None
+    assert plain_options.status_code == 401
+    assert get_with_header.status_code == 401
+
+
+async def test_cors_preflight_is_verified_in_attach_only_mode(guard):
+    """required=False checks preflights like any request: a bad token is still a 401."""
+    async with client(ClerkGuardMiddleware(inner_app, guard=guard, required=False)) as c:
+        anonymous = await c.options("/me", headers=PREFLIGHT)
+        forged = await c.options("/me", headers={**PREFLIGHT, **bearer("a.b.c")})
+    assert anonymous.json()["checked"] is True
+    assert forged.status_code == 401
+
+
+def test_is_preflight():
+    """is_preflight() needs both OPTIONS and Access-Control-Request-Method."""
+    header = [(b"Access-Control-Request-Method", b"GET")]
+    assert is_preflight({"type": "http", "method": "OPTIONS", "headers": header})
+    assert not is_preflight({"type": "http", "method": "OPTIONS", "headers": []})
+    assert not is_preflight({"type": "http", "method": "GET", "headers": header})
+    assert not is_preflight({"type": "websocket", "headers": header})
+
+
 async def test_excluded_prefixes_match_whole_segments(guard):
     """A prefix covers itself and what is below it, not a longer segment."""
     app = ClerkGuardMiddleware(inner_app, guard=guard, exclude_prefixes=("/static/",))
@@ -225,6 +261,7 @@ async def test_attach_only_mode(clerk_issuer, guard):
         "scope_user": None,
         "state_user": None,
         "source": None,
+        "has_guard": True,
     }
     assert signed_in.json()["scope_user"] == "user_q"
 

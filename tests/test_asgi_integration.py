@@ -13,6 +13,7 @@ import anyio  # noqa: E402
 import httpx  # noqa: E402
 
 from clerk_guard.testing import JWKSServer, LocalIssuer  # noqa: E402
+from tests._asgi import FORBIDDEN, INVALID, MISSING  # noqa: E402
 from tests._servers import free_port, server_process  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -20,15 +21,6 @@ pytestmark = pytest.mark.integration
 EXAMPLES = {
     "fastapi": "examples.fastapi_app:app",
     "starlette": "examples.starlette_app:app",
-}
-MISSING = {
-    "error": "Invalid Token",
-    "message": "Authentication required: no session token was provided.",
-}
-INVALID = {"error": "Invalid Token", "message": "The token provided is malformed or invalid."}
-FORBIDDEN = {
-    "error": "Forbidden",
-    "message": "You do not have permission to access this resource.",
 }
 TIMEOUT = httpx.Timeout(10.0)
 

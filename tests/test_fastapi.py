@@ -6,7 +6,6 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-import httpx  # noqa: E402
 from fastapi import Depends, FastAPI, WebSocket  # noqa: E402
 
 from clerk_guard import AsyncGuard, ConfigurationError, SessionAuth  # noqa: E402
@@ -17,36 +16,19 @@ from clerk_guard.fastapi import (  # noqa: E402
     OptionalClerkAuth,
     install_error_handler,
 )
-from tests._asgi import websocket_handshake  # noqa: E402
+from tests._asgi import (  # noqa: E402
+    FORBIDDEN,
+    INVALID,
+    MISSING,
+    asgi_fixtures,
+    bearer,
+    client,
+    websocket_handshake,
+)
 
 pytestmark = pytest.mark.anyio
 
-MISSING = {
-    "error": "Invalid Token",
-    "message": "Authentication required: no session token was provided.",
-}
-INVALID = {"error": "Invalid Token", "message": "The token provided is malformed or invalid."}
-FORBIDDEN = {
-    "error": "Forbidden",
-    "message": "You do not have permission to access this resource.",
-}
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def transport(clerk_issuer):
-    return clerk_issuer.transport()
-
-
-@pytest.fixture
-async def guard(clerk_issuer, transport):
-    guard = AsyncGuard(clerk_issuer.config(), transport=transport)
-    yield guard
-    await guard.aclose()
+anyio_backend, transport, guard = asgi_fixtures()
 
 
 def build_app(clerk, *, handler=True):
@@ -88,14 +70,6 @@ def build_app(clerk, *, handler=True):
         await websocket.close()
 
     return app
-
-
-def client(app):
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_required_missing_invalid_valid(clerk_issuer, guard):
@@ -224,6 +198,100 @@ async def test_own_guard_used_on_paths_the_middleware_skips(clerk_issuer, guard)
         assert (await c.get("/me")).status_code == 401
         response = await c.get("/me", headers=bearer(clerk_issuer.mint(user_id="user_s")))
     assert response.json()["user_id"] == "user_s"
+
+
+async def test_guardless_dependency_on_excluded_path_uses_middleware_guard(clerk_issuer, guard):
+    """On a path the middleware excludes, a guard-less dependency verifies with the middleware's
+    guard: 401 without a token (not a 500), the session with one."""
+    app = build_app(ClerkAuth())
+    app.add_middleware(ClerkGuardMiddleware, guard=guard, exclude=("/me", "/hello"))
+    async with client(app) as c:
+        missing = await c.get("/me")
+        valid = await c.get("/me", headers=bearer(clerk_issuer.mint(user_id="user_e")))
+        optional = await c.get("/hello")
+    assert missing.status_code == 401
+    assert missing.json() == MISSING
+    assert valid.json() == {"user_id": "user_e", "source": "header"}
+    assert optional.json() == {"user_id": None}
+
+
+async def test_require_keeps_the_parent_requirements(clerk_issuer, guard):
+    """require() on a derived dependency adds to its conditions: both must hold."""
+    clerk = ClerkAuth(guard)
+    admin_reader = clerk.require(role="org:admin").require(permission="org:invoices:read")
+    assert admin_reader.requirements == (
+        {"role": "org:admin"},
+        {"permission": "org:invoices:read"},
+    )
+    app = FastAPI()
+    install_error_handler(app)
+
+    @app.get("/both")
+    async def both(auth: SessionAuth = Depends(admin_reader)):
+        return {"user_id": auth.user_id}
+
+    admin = clerk_issuer.mint(org_id="org_1", org_role="org:admin")
+    reader = clerk_issuer.mint(
+        org_id="org_1", org_role="org:member", org_permissions=["org:invoices:read"]
+    )
+    admin_reader_token = clerk_issuer.mint(
+        org_id="org_1", org_role="org:admin", org_permissions=["org:invoices:read"]
+    )
+    async with client(app) as c:
+        assert (await c.get("/both", headers=bearer(admin))).status_code == 403
+        assert (await c.get("/both", headers=bearer(reader))).status_code == 403
+        assert (await c.get("/both", headers=bearer(admin_reader_token))).status_code == 200
+
+
+def test_require_on_a_conditional_dependency_combines(clerk_issuer):
+    """ClerkAuth(role=...).require(permission=...) needs the role and the permission."""
+    guard = AsyncGuard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem))
+    derived = ClerkAuth(guard, role="org:admin").require(permission="org:a:b", plan="pro")
+    assert derived.requirements == (
+        {"role": "org:admin"},
+        {"permission": "org:a:b", "plan": "pro"},
+    )
+    assert derived.guard is guard
+    assert ClerkAuth(guard).requirements == ()
+
+
+async def test_guardless_dependency_follows_middleware_debug(clerk_issuer, transport):
+    """A guard-less dependency's 401 and 403 carry the reason when the middleware is in debug."""
+    debug_guard = AsyncGuard(clerk_issuer.config(debug=True), transport=transport)
+    app = build_app(ClerkAuth())
+    app.add_middleware(ClerkGuardMiddleware, guard=debug_guard, required=False)
+    async with client(app) as c:
+        missing = await c.get("/me")
+        forbidden = await c.get("/admin", headers=bearer(clerk_issuer.mint()))
+    await debug_guard.aclose()
+    assert missing.json()["reason"] == "session-token-missing"
+    assert forbidden.status_code == 403
+    assert forbidden.json()["reason"] == "permission-denied"
+
+
+async def test_own_guard_debug_adds_reason(clerk_issuer, transport):
+    """A dependency with its own debug configuration puts the reason in its 403 body."""
+    clerk = ClerkAuth(config=clerk_issuer.config(debug=True), transport=transport)
+    async with client(build_app(clerk)) as c:
+        forbidden = await c.get("/admin", headers=bearer(clerk_issuer.mint()))
+    await clerk.aclose()
+    assert forbidden.json()["reason"] == "permission-denied"
+
+
+def test_render_error_is_the_starlette_one():
+    """FastAPI's render_error is Starlette's: one implementation."""
+    from clerk_guard import fastapi as fastapi_adapter
+    from clerk_guard import starlette as starlette_adapter
+
+    assert fastapi_adapter.render_error is starlette_adapter.render_error
+
+
+async def test_aclose_leaves_a_given_guard_open(clerk_issuer, guard):
+    """aclose() closes only a guard the dependency built; a given guard keeps working."""
+    await ClerkAuth(guard).aclose()
+    async with client(build_app(ClerkAuth(guard))) as c:
+        response = await c.get("/me", headers=bearer(clerk_issuer.mint(user_id="user_k")))
+    assert response.json()["user_id"] == "user_k"
 
 
 async def test_no_middleware_and_no_guard_is_a_clear_error():

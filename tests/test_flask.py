@@ -93,6 +93,11 @@ def build_app(config: dict[str, Any] | None = None) -> flask.Flask:
     def both():
         return {"auth": auth_dict(get_auth())}
 
+    @app.get("/pro")
+    @clerk_required(plan="pro", feature="export")
+    def pro():
+        return {"auth": auth_dict(get_auth())}
+
     @app.get("/async/me")
     @clerk_required
     async def async_me():
@@ -124,6 +129,13 @@ def build_app(config: dict[str, Any] | None = None) -> flask.Flask:
         return {"auth": auth_dict(get_auth())}
 
     members = protect_blueprint(flask.Blueprint("members", __name__, url_prefix="/members"))
+    reports = protect_blueprint(
+        flask.Blueprint("reports", __name__, url_prefix="/reports"), feature="reports"
+    )
+
+    @reports.get("/")
+    def reports_index():
+        return {"auth": auth_dict(get_auth())}
 
     @members.get("/")
     def members_index():
@@ -131,6 +143,7 @@ def build_app(config: dict[str, Any] | None = None) -> flask.Flask:
 
     app.register_blueprint(billing)
     app.register_blueprint(members)
+    app.register_blueprint(reports)
     return app
 
 
@@ -348,6 +361,26 @@ def test_decorator_rejects_optional_with_role():
         clerk_required(role="")
 
 
+def test_decorator_feature_and_plan(client, clerk_issuer):
+    """feature= and plan= are judged as SessionAuth.has: both must hold, else 403."""
+    both = clerk_issuer.mint(plans=["u:pro"], features=["u:export"])
+    plan_only = clerk_issuer.mint(plans=["u:pro"])
+    assert client.get("/pro", headers=bearer(both)).status_code == 200
+    response = client.get("/pro", headers=bearer(plan_only))
+    assert (response.status_code, response.get_json()) == (403, FORBIDDEN)
+    assert client.get("/pro").status_code == 401
+
+
+def test_optional_with_feature_or_plan_is_refused():
+    """optional=True with feature= or plan= is refused at decoration time, as with role=."""
+    with pytest.raises(TypeError, match="feature="):
+        clerk_required(optional=True, feature="export")
+    with pytest.raises(TypeError, match="plan="):
+        protect_blueprint(flask.Blueprint("b", __name__), optional=True, plan="pro")
+    with pytest.raises(TypeError, match="plan"):
+        clerk_required(plan="")
+
+
 def test_decorator_keeps_view_metadata():
     """The decorated view keeps its name and docstring (Flask endpoints use the name)."""
 
@@ -414,6 +447,23 @@ def test_blueprint_passes_with_permission(client, clerk_issuer):
     )
     assert client.get("/billing/invoices", headers=bearer(token)).status_code == 200
     assert client.get("/billing/summary", headers=bearer(token)).status_code == 200
+
+
+def test_blueprint_feature(client, clerk_issuer):
+    """protect_blueprint(feature=...): 403 without the feature, 200 with it."""
+    with_it = clerk_issuer.mint(org_id="org_1", features=["o:reports"])
+    without = clerk_issuer.mint(org_id="org_1", features=["o:other"])
+    assert client.get("/reports/", headers=bearer(with_it)).status_code == 200
+    assert client.get("/reports/", headers=bearer(without)).status_code == 403
+
+
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+
+
+def test_blueprint_lets_cors_preflight_through(client):
+    """A protected blueprint answers a CORS preflight (Flask's automatic OPTIONS) unverified."""
+    assert client.options("/members/", headers=PREFLIGHT).status_code == 200
+    assert client.options("/members/").status_code == 401
 
 
 def test_blueprint_protection_does_not_leak_to_other_routes(client):
@@ -484,6 +534,16 @@ def test_protect_all_from_app_config_with_exclusions(make_app, clerk_issuer):
     # Excluded from protect_all, but the blueprint's own protection still applies.
     assert client.get("/billing/invoices").status_code == 401
     assert client.get("/billingx").status_code == 401
+
+
+def test_protect_all_lets_cors_preflight_through(make_app):
+    """protect_all: an OPTIONS preflight (Access-Control-Request-Method) passes unverified."""
+    client = make_app(protect_all=True).test_client()
+    preflight = client.options("/lazy", headers=PREFLIGHT)
+    assert preflight.status_code == 200
+    assert "GET" in preflight.headers["Allow"]
+    assert client.options("/lazy").status_code == 401
+    assert client.get("/lazy", headers=PREFLIGHT).status_code == 401
 
 
 def test_decorator_applies_on_excluded_path(make_app):

@@ -6,7 +6,6 @@ import pytest
 
 pytest.importorskip("starlette")
 
-import httpx  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.authentication import AuthenticationError, requires  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
@@ -23,28 +22,17 @@ from clerk_guard.starlette import (  # noqa: E402
     on_error,
     scopes_for,
 )
-from tests._asgi import websocket_handshake  # noqa: E402
+from tests._asgi import (  # noqa: E402
+    INVALID,
+    asgi_fixtures,
+    bearer,
+    client,
+    websocket_handshake,
+)
 
 pytestmark = pytest.mark.anyio
 
-INVALID = {"error": "Invalid Token", "message": "The token provided is malformed or invalid."}
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def transport(clerk_issuer):
-    return clerk_issuer.transport()
-
-
-@pytest.fixture
-async def guard(clerk_issuer, transport):
-    guard = AsyncGuard(clerk_issuer.config(), transport=transport)
-    yield guard
-    await guard.aclose()
+anyio_backend, transport, guard = asgi_fixtures()
 
 
 async def whoami(request):
@@ -84,14 +72,6 @@ ROUTES = [
 
 def build_app(backend, *extra_outside):
     return Starlette(routes=ROUTES, middleware=[*extra_outside, backend.middleware()])
-
-
-def client(app):
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_user_and_scopes(clerk_issuer, guard):
@@ -178,6 +158,41 @@ async def test_websocket_behind_middleware_refused_with_1008(clerk_issuer, guard
     assert refused == [{"type": "websocket.close", "code": 1008, "reason": "Invalid Token"}]
     assert accepted[0]["type"] == "websocket.accept"
     assert accepted[1]["text"] == "user_w"
+
+
+async def test_guardless_backend_uses_middleware_guard_on_excluded_paths(clerk_issuer, guard):
+    """On a path the middleware skips, a guard-less backend verifies with the middleware's guard
+    (never a 500): anonymous without a token, the user with one, 401 for a bad one."""
+    outside = Middleware(ClerkGuardMiddleware, guard=guard, exclude=("/whoami",))
+    app = build_app(ClerkAuthBackend(), outside)
+    token = clerk_issuer.mint(user_id="user_x")
+    async with client(app) as c:
+        anonymous = await c.get("/whoami")
+        signed_in = await c.get("/whoami", headers=bearer(token))
+        forged = await c.get("/whoami", headers=bearer("a.b.c"))
+    assert anonymous.json()["authenticated"] is False
+    assert signed_in.json()["user"] == "user_x"
+    assert forged.status_code == 401
+    assert forged.json() == INVALID
+
+
+async def test_guardless_backend_follows_middleware_debug(clerk_issuer, transport):
+    """A guard-less backend's rejections carry the reason when the middleware's config is debug."""
+    debug_guard = AsyncGuard(clerk_issuer.config(debug=True), transport=transport)
+    outside = Middleware(ClerkGuardMiddleware, guard=debug_guard, exclude=("/whoami",))
+    async with client(build_app(ClerkAuthBackend(), outside)) as c:
+        response = await c.get("/whoami", headers=bearer(clerk_issuer.mint(lifetime=-60)))
+    await debug_guard.aclose()
+    assert response.status_code == 401
+    assert response.json()["reason"] == "token-expired"
+
+
+async def test_aclose_leaves_a_given_guard_open(clerk_issuer, guard):
+    """aclose() closes only a guard the backend built; a given guard keeps working."""
+    await ClerkAuthBackend(guard).aclose()
+    async with client(build_app(ClerkAuthBackend(guard))) as c:
+        response = await c.get("/whoami", headers=bearer(clerk_issuer.mint(user_id="user_g")))
+    assert response.json()["user"] == "user_g"
 
 
 async def test_no_middleware_and_no_guard_is_a_clear_error():

@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from clerk_guard import ConfigurationError, Guard, GuardConfig, SessionAuth
 from clerk_guard._http import INVALID_MESSAGE, MISSING_MESSAGE
 from clerk_guard.testing import JWKSTransport, LocalIssuer
-from clerk_guard.wsgi import ENVIRON_KEY, ClerkGuardWSGIMiddleware, get_auth, header_lines
+from clerk_guard.wsgi import (
+    ENVIRON_KEY,
+    ClerkGuardWSGIMiddleware,
+    get_auth,
+    header_lines,
+    is_preflight,
+)
 
 
 class Recorder:
@@ -46,9 +52,9 @@ class Result:
         return json.loads(self.body)
 
 
-def call(app, path: str = "/", **headers: str) -> Result:
+def call(app, path: str = "/", *, method: str = "GET", **headers: str) -> Result:
     """Run one request through a WSGI app; headers as HTTP_* environ keys."""
-    environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+    environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": method}
     wsgiref.util.setup_testing_defaults(environ)
     environ.update({f"HTTP_{name.upper()}": value for name, value in headers.items()})
     captured: dict[str, Any] = {}
@@ -147,6 +153,61 @@ def test_merged_duplicate_authorization_headers_are_rejected(app, clerk_issuer):
     result = call(app, "/me", authorization=f"Bearer {token},Bearer {token}")
     assert result.status_code == 401
     assert result.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+@pytest.mark.parametrize("separator", [",", ", "])
+def test_merged_duplicates_are_refused_as_duplicated(inner, clerk_issuer, transport, separator):
+    """A joined value of two Bearer lines is split back, so the core refuses it as duplicated."""
+    token = clerk_issuer.mint()
+    app = ClerkGuardWSGIMiddleware(
+        inner, config=clerk_issuer.config(debug=True), transport=transport
+    )
+    result = call(app, "/me", authorization=f"Bearer {token}{separator}Bearer {token}")
+    app.close()
+    assert result.status_code == 401
+    assert result.json()["reason"] == "authorization-header-duplicated"
+
+
+def test_header_lines_splits_joined_bearer_lines():
+    """header_lines() splits a joined Authorization value holding a bearer token at its commas."""
+    assert header_lines({"HTTP_AUTHORIZATION": "Bearer a, Bearer b"})[0] == ["Bearer a", "Bearer b"]
+    assert header_lines({"HTTP_AUTHORIZATION": "Basic x,Bearer b"})[0] == ["Basic x", "Bearer b"]
+    assert header_lines({"HTTP_AUTHORIZATION": "a.b.c, a.b.c"})[0] == ["a.b.c", "a.b.c"]
+    assert header_lines({"HTTP_AUTHORIZATION": "Bearer a.b.c"})[0] == ["Bearer a.b.c"]
+
+
+def test_digest_authorization_keeps_its_commas(app, inner, clerk_issuer):
+    """A Digest header (comma-separated parameters) stays one line: not ours, the cookie is used."""
+    digest = 'Digest username="u", realm="r", uri="/a.b.c", response="x"'
+    assert header_lines({"HTTP_AUTHORIZATION": digest})[0] == [digest]
+    token = clerk_issuer.mint(user_id="user_digest")
+    result = call(app, "/me", authorization=digest, cookie=f"__session={token}")
+    assert result.status_code == 200
+    assert inner.environ[ENVIRON_KEY].user_id == "user_digest"
+
+
+def test_cors_preflight_passes_unverified_when_required(app, inner):
+    """required=True: an OPTIONS preflight (Access-Control-Request-Method) passes with None."""
+    result = call(app, "/me", method="OPTIONS", access_control_request_method="POST")
+    assert result.status_code == 200
+    assert inner.environ[ENVIRON_KEY] is None
+    assert call(app, "/me", method="OPTIONS").status_code == 401
+    assert call(app, "/me", access_control_request_method="POST").status_code == 401
+
+
+def test_cors_preflight_is_verified_in_attach_only_mode(inner, guard):
+    """required=False checks preflights like any request: a bad token is still a 401."""
+    app = ClerkGuardWSGIMiddleware(inner, guard=guard, required=False)
+    preflight = {"method": "OPTIONS", "access_control_request_method": "POST"}
+    assert call(app, "/me", **preflight, authorization="Bearer a.b.c").status_code == 401
+
+
+def test_is_preflight():
+    """is_preflight() needs both OPTIONS and Access-Control-Request-Method."""
+    header = {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET"}
+    assert is_preflight({"REQUEST_METHOD": "OPTIONS", **header})
+    assert not is_preflight({"REQUEST_METHOD": "OPTIONS"})
+    assert not is_preflight({"REQUEST_METHOD": "GET", **header})
 
 
 def test_invalid_header_token_does_not_fall_back_to_cookie(app, clerk_issuer):

@@ -11,6 +11,13 @@ Then use ``request.clerk`` (a :class:`~clerk_guard.SessionAuth` or ``None``), ``
 and the decorators of :mod:`clerk_guard.django.decorators`. DRF classes are in
 :mod:`clerk_guard.django.drf`.
 
+- ``request.user`` becomes the Clerk user only when it is anonymous or unset: a user signed in
+  with a Django session (for the admin, say) stays ``request.user``; ``request.clerk`` still
+  holds the Clerk session.
+- ``CLERK_GUARD_WARM_UP = True`` fetches the key set when the middleware loads.
+- ``CLERK_GUARD_EXEMPT_PATHS`` patterns match the whole path (``re.fullmatch``).
+- In protect-all mode, CORS preflights pass unverified.
+
 Typed projects can declare the attribute on their request class::
 
     class ClerkRequest(HttpRequest):

@@ -3,6 +3,8 @@ the result, and render refusals (DESIGN §7)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -10,30 +12,33 @@ from django.apps import apps
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
+from clerk_guard import asgi, wsgi
 from clerk_guard._claims import SessionAuth
-from clerk_guard._errors import ClerkGuardError, TokenMissingError
-from clerk_guard._http import ErrorResponse, error_response, forbidden
+from clerk_guard._errors import ClerkGuardError, PermissionDeniedError, TokenMissingError
+from clerk_guard._guard import check_requirements
+from clerk_guard._http import ErrorResponse, error_response
 from clerk_guard.django.conf import state
 from clerk_guard.django.users import AnonymousClerkUser, ClerkUser
 
 # Request attributes. ``clerk`` is public; the others are ours.
 CHECKED = "_clerk_guard_checked"
 ERROR = "_clerk_guard_error"
+#: The user object made from the Clerk session (``request.user`` may be another one: a user
+#: signed in with a Django session keeps ``request.user``).
+CLERK_USER = "_clerk_guard_user"
 
 
 def header_lines(request: HttpRequest) -> tuple[list[str], list[str]]:
-    """The raw ``Authorization`` and ``Cookie`` values.
+    """The raw ``Authorization`` and ``Cookie`` lines of a request.
 
-    Django folds repeated header lines into one value before we see them (ASGI joins them with
-    commas, WSGI servers likewise), so at most one line each reaches the core.
+    Under ASGI, the field lines of the scope as the server received them; under WSGI,
+    ``request.META``, whose joined duplicates :func:`clerk_guard.wsgi.header_lines` splits again.
+    Either way two ``Authorization`` lines reach the guard as two, and are refused.
     """
-    meta = request.META
-    authorization = meta.get("HTTP_AUTHORIZATION")
-    cookie = meta.get("HTTP_COOKIE")
-    return (
-        [authorization] if authorization is not None else [],
-        [cookie] if cookie is not None else [],
-    )
+    scope = getattr(request, "scope", None)  # ASGIRequest keeps the ASGI scope
+    if isinstance(scope, dict) and "headers" in scope:
+        return asgi.header_lines(scope)
+    return wsgi.header_lines(request.META)
 
 
 def authenticate(request: HttpRequest) -> SessionAuth | None:
@@ -41,14 +46,11 @@ def authenticate(request: HttpRequest) -> SessionAuth | None:
     if getattr(request, CHECKED, False):
         return getattr(request, "clerk", None)
     authorization, cookies = header_lines(request)
-    auth: SessionAuth | None = None
-    error: ClerkGuardError | None = None
     try:
         auth = state.guard.authenticate(authorization, cookies, required=False)
     except ClerkGuardError as exc:
-        error = exc
-    attach(request, auth, error)
-    return auth
+        return attach(request, None, exc)
+    return attach(request, auth, None)
 
 
 async def aauthenticate(request: HttpRequest) -> SessionAuth | None:
@@ -56,24 +58,27 @@ async def aauthenticate(request: HttpRequest) -> SessionAuth | None:
     if getattr(request, CHECKED, False):
         return getattr(request, "clerk", None)
     authorization, cookies = header_lines(request)
-    auth: SessionAuth | None = None
-    error: ClerkGuardError | None = None
     try:
         auth = await state.async_guard.authenticate(authorization, cookies, required=False)
     except ClerkGuardError as exc:
-        error = exc
-    attach(request, auth, error)
-    return auth
+        return attach(request, None, exc)
+    return attach(request, auth, None)
 
 
-def anonymous_user() -> Any:
+@functools.cache
+def _anonymous_class() -> Callable[[], Any]:
     """Django's ``AnonymousUser`` when ``django.contrib.auth`` is installed (importing it needs
-    that), else a look-alike."""
+    that), else a look-alike. Resolved once: the app registry does not change while serving."""
     if apps.is_installed("django.contrib.auth"):
         from django.contrib.auth.models import AnonymousUser
 
-        return AnonymousUser()
-    return AnonymousClerkUser()
+        return AnonymousUser
+    return AnonymousClerkUser
+
+
+def anonymous_user() -> Any:
+    """A new anonymous user: ``AnonymousUser``, or a look-alike without ``django.contrib.auth``."""
+    return _anonymous_class()()
 
 
 def user_for(request: HttpRequest, auth: SessionAuth) -> Any:
@@ -90,17 +95,28 @@ def user_for(request: HttpRequest, auth: SessionAuth) -> Any:
     return SimpleLazyObject(load)
 
 
-def attach(request: HttpRequest, auth: SessionAuth | None, error: ClerkGuardError | None) -> None:
+def _signed_in(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False))
+
+
+def attach(
+    request: HttpRequest, auth: SessionAuth | None, error: ClerkGuardError | None
+) -> SessionAuth | None:
     """Put the result on the request: ``request.clerk``, ``request.user`` and ``request.auser``.
 
-    When no session is verified, a ``request.user`` set earlier (by Django's
-    ``AuthenticationMiddleware``, say) is left alone.
+    ``request.user`` becomes the Clerk user only where no one is signed in already: a user that
+    an earlier middleware set and that is authenticated (a Django session login, for the admin
+    say) is kept, and checked lazily, on first use. Without a session, an earlier
+    ``request.user`` is left alone. Returns ``auth``.
     """
     setattr(request, CHECKED, True)
     setattr(request, ERROR, error)
     setattr(request, "clerk", auth)  # noqa: B010 - HttpRequest does not declare it
+    # Django's lazy user is not resolved here (no session query unless the view needs it).
+    earlier = getattr(request, "user", None)
+    earlier_auser = getattr(request, "auser", None)
     if auth is None:
-        if not hasattr(request, "user"):
+        if earlier is None:
             user = anonymous_user()
             request.user = user
 
@@ -108,36 +124,56 @@ def attach(request: HttpRequest, auth: SessionAuth | None, error: ClerkGuardErro
                 return user
 
             setattr(request, "auser", auser_anonymous)  # noqa: B010
-        return
-    user = user_for(request, auth)
-    request.user = user
+        return None
+    clerk_user = user_for(request, auth)
+    setattr(request, CLERK_USER, clerk_user)
+    if earlier is None:
+        request.user = clerk_user
+    else:
+        either: Any = SimpleLazyObject(lambda: earlier if _signed_in(earlier) else clerk_user)
+        request.user = either
 
     async def auser() -> Any:
-        if isinstance(user, SimpleLazyObject):
+        if earlier_auser is not None:
+            user = await earlier_auser()
+            if _signed_in(user):
+                return user
+        if isinstance(clerk_user, SimpleLazyObject):
             # Resolve a mapped user off the event loop: it may query the database.
-            await sync_to_async(lambda: user.pk)()
-        return user
+            await sync_to_async(lambda: clerk_user.pk)()
+        return clerk_user
 
     setattr(request, "auser", auser)  # noqa: B010
+    return auth
 
 
-def refusal(request: HttpRequest, conditions: dict[str, Any] | None = None) -> ErrorResponse | None:
+def refusal(
+    request: HttpRequest,
+    conditions: Mapping[str, str] | None = None,
+    *,
+    optional: bool = False,
+) -> ErrorResponse | None:
     """Why the (already authenticated) request may not proceed, or ``None`` when it may.
 
-    No session: the stored failure (invalid token 401, keys unavailable 503) or the missing-token
-    401. A session failing ``conditions`` (``SessionAuth.has`` arguments): 403.
+    No session: the stored failure (invalid token 401, keys unavailable 503), else the
+    missing-token 401, or nothing when ``optional`` (no token, or a pending session). A session
+    failing ``conditions`` (judged by :func:`~clerk_guard.check_requirements`): 403.
     """
     debug = state.config.debug
     auth: SessionAuth | None = getattr(request, "clerk", None)
     if auth is None:
         error: ClerkGuardError | None = getattr(request, ERROR, None)
         if error is None:
+            if optional:
+                return None
             error = TokenMissingError(
                 "No session token in the Authorization header or the session cookie."
             )
         return error_response(error, path=request.path, debug=debug)
-    if conditions and not auth.has(**conditions):
-        return forbidden(debug, path=request.path)
+    try:
+        check_requirements(auth, **(conditions or {}))
+    except PermissionDeniedError as exc:
+        return error_response(exc, path=request.path, debug=debug)
     return None
 
 

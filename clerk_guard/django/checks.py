@@ -20,6 +20,7 @@ Ids are never reused once released.
 ``clerk_guard.E015``    ``CLERK_GUARD_USER`` invalid
 ``clerk_guard.E016``    ``CLERK_GUARD_PROTECT_ALL`` not a boolean
 ``clerk_guard.E017``    ``CLERK_GUARD_TRANSPORT`` not an httpx transport
+``clerk_guard.E018``    ``CLERK_GUARD_WARM_UP`` not a boolean
 ``clerk_guard.W001``    protect-all mode on, but the middleware is not in ``MIDDLEWARE``
 ``clerk_guard.W002``    debug responses on while Django's ``DEBUG`` is off
 ======================  ==================================================================
@@ -68,10 +69,14 @@ HINTS: dict[str, str] = {
     "clerk_guard.E013": (
         "Remove CLERK_GUARD_CONFIG, or move the individual settings into it as overrides."
     ),
-    "clerk_guard.E014": "Give a list of regular expressions, such as [r'^/health$'].",
+    "clerk_guard.E014": (
+        "Give a list of regular expressions matching whole paths, such as [r'/health', "
+        "r'/static/.*']."
+    ),
     "clerk_guard.E015": "Give a callable (request, auth) -> user, or its dotted import path.",
     "clerk_guard.E016": "Set CLERK_GUARD_PROTECT_ALL = True or False.",
     "clerk_guard.E017": "Give an httpx transport instance, or remove the setting.",
+    "clerk_guard.E018": "Set CLERK_GUARD_WARM_UP = True or False.",
 }
 
 # ConfigurationError.field names the setting at fault.
@@ -110,6 +115,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         lambda: conf.exempt_paths,
         lambda: conf.user_factory,
         lambda: conf.transport,
+        lambda: conf.warm_up,
     ]
     for probe in probes:
         try:

@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 from clerk_guard._config import GuardConfig
 from clerk_guard._errors import ConfigurationError
 from clerk_guard._guard import AsyncGuard, Guard
+from clerk_guard.wsgi import _warm as warm
 
 __all__ = ["ClerkGuardSettings", "SettingError", "conf", "state"]
 
@@ -139,14 +140,29 @@ class ClerkGuardSettings:
         return value
 
     @property
+    def warm_up(self) -> bool:
+        """``CLERK_GUARD_WARM_UP``: fetch the key set when the middleware loads, so the first
+        request does not wait (default False). A failure is logged and requests fetch again."""
+        value = self._get("CLERK_GUARD_WARM_UP", False)
+        if not isinstance(value, bool):
+            raise SettingError(
+                f"CLERK_GUARD_WARM_UP must be True or False; got {value!r}.",
+                check_id="clerk_guard.E018",
+            )
+        return value
+
+    @property
     def exempt_paths(self) -> tuple[re.Pattern[str], ...]:
-        """``CLERK_GUARD_EXEMPT_PATHS``: regular expressions matched (``re.match``) against
-        ``request.path_info``; matching requests are never refused by protect-all mode."""
+        """``CLERK_GUARD_EXEMPT_PATHS``: regular expressions that must match the whole of
+        ``request.path_info`` (``re.fullmatch``); matching requests are never refused by
+        protect-all mode. ``r"/health"`` (or ``r"^/health$"``) exempts ``/health`` only, not
+        ``/health/x`` nor ``"/health\\n"``; write ``r"/static/.*"`` for everything below a prefix.
+        """
         value = self._get("CLERK_GUARD_EXEMPT_PATHS", ())
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             raise SettingError(
                 "CLERK_GUARD_EXEMPT_PATHS must be a list of regular expressions such as "
-                f"[r'^/health$']; got {value!r}.",
+                f"[r'/health', r'/static/.*']; got {value!r}.",
                 check_id="clerk_guard.E014",
             )
         patterns = []
@@ -256,6 +272,7 @@ class _State:
         self._exempt: tuple[re.Pattern[str], ...] | None = None
         self._user_factory: tuple[UserFactory | None] | None = None
         self._protect_all: bool | None = None
+        self._warmed: Guard | None = None
 
     @property
     def config(self) -> GuardConfig:
@@ -314,11 +331,22 @@ class _State:
             value = self._user_factory = (conf.user_factory,)
         return value[0]
 
+    def warm_up(self) -> None:
+        """Fetch the key set with the sync guard, once per guard built (the middleware calls it
+        at load when ``CLERK_GUARD_WARM_UP`` is on). The :class:`AsyncGuard` shares the
+        process-wide key store, so ASGI deployments start warm too. A failure is logged."""
+        guard = self.guard
+        with self._lock:
+            if self._warmed is guard:
+                return
+            self._warmed = guard
+        warm(guard)
+
     def reset(self) -> None:
         """Forget everything built; the next request rebuilds from the current settings."""
         with self._lock:
             guard = self._guard
-            self._config = self._guard = self._async_guard = None
+            self._config = self._guard = self._async_guard = self._warmed = None
             self._exempt = self._user_factory = self._protect_all = None
         if guard is not None:
             guard.close()

@@ -25,13 +25,13 @@ __all__ = [
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 
-def _protect(view: ViewT, conditions: dict[str, Any] | None) -> ViewT:
+def _protect(view: ViewT, conditions: dict[str, str], *, optional: bool = False) -> ViewT:
     if iscoroutinefunction(view):
 
         @functools.wraps(view)
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             await aauthenticate(request)
-            answer = refusal(request, conditions)
+            answer = refusal(request, conditions, optional=optional)
             if answer is not None:
                 return to_response(answer)
             return await view(request, *args, **kwargs)
@@ -41,7 +41,7 @@ def _protect(view: ViewT, conditions: dict[str, Any] | None) -> ViewT:
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         authenticate(request)
-        answer = refusal(request, conditions)
+        answer = refusal(request, conditions, optional=optional)
         if answer is not None:
             return to_response(answer)
         return view(request, *args, **kwargs)
@@ -77,14 +77,15 @@ def clerk_required(
     """Require a verified Clerk session; use bare (``@clerk_required``) or with conditions.
 
     ``@clerk_required(role="org:admin")``: the conditions are those of
-    :meth:`SessionAuth.has <clerk_guard.SessionAuth.has>`, and all must hold. No or a bad
-    token: 401; signed in without a condition: 403; keys unavailable: 503.
+    :meth:`SessionAuth.has <clerk_guard.SessionAuth.has>`, judged by
+    :func:`~clerk_guard.check_requirements`, and all must hold. No or a bad token: 401; signed
+    in without a condition: 403; keys unavailable: 503.
     """
     given = {"role": role, "permission": permission, "feature": feature, "plan": plan}
     conditions = {name: value for name, value in given.items() if value is not None}
 
     def decorate(func: ViewT) -> ViewT:
-        return _protect(func, conditions or None)
+        return _protect(func, conditions)
 
     if view is not None:
         return decorate(view)
@@ -104,24 +105,11 @@ def clerk_permission_required(permission: str) -> Callable[[ViewT], ViewT]:
 def clerk_optional(view: ViewT) -> ViewT:
     """Verify a session if one is sent, but let anonymous requests through.
 
-    ``request.clerk`` is the session or ``None``; a bad token counts as no token here. The view
-    is also exempt from ``CLERK_GUARD_PROTECT_ALL``.
+    ``request.clerk`` is the session, or ``None`` without a token (or with a pending session,
+    which is signed out). A token that is sent and fails is answered 401, as everywhere else:
+    a forged or expired token never passes as signed out; keys unavailable: 503. The view is
+    also exempt from ``CLERK_GUARD_PROTECT_ALL``.
     """
-    if iscoroutinefunction(view):
-
-        @functools.wraps(view)
-        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            await aauthenticate(request)
-            return await view(request, *args, **kwargs)
-
-        wrapped: Any = async_wrapper
-    else:
-
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            authenticate(request)
-            return view(request, *args, **kwargs)
-
-        wrapped = wrapper
+    wrapped = _protect(view, {}, optional=True)
     setattr(wrapped, EXEMPT_ATTRIBUTE, True)
-    return wrapped  # type: ignore[no-any-return]
+    return wrapped

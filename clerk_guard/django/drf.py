@@ -11,6 +11,10 @@
 
 ``request.user`` is then a :class:`~clerk_guard.django.users.ClerkUser` (or your
 ``CLERK_GUARD_USER``'s object) and ``request.auth`` the :class:`~clerk_guard.SessionAuth`.
+
+A token from the session cookie is sent by the browser on its own, so requests authenticated
+by it are checked for CSRF as DRF's ``SessionAuthentication`` checks them (unsafe methods need
+Django's CSRF token); a token in the ``Authorization`` header is not.
 """
 
 from __future__ import annotations
@@ -21,13 +25,20 @@ from typing import Any
 from rest_framework import exceptions  # type: ignore[import-untyped, unused-ignore]
 from rest_framework.authentication import (  # type: ignore[import-untyped, unused-ignore]
     BaseAuthentication,
+    SessionAuthentication,
 )
 from rest_framework.permissions import BasePermission  # type: ignore[import-untyped, unused-ignore]
 
 from clerk_guard._claims import SessionAuth
-from clerk_guard._errors import AuthenticationError, ClerkGuardError, KeysUnavailableError
-from clerk_guard._http import error_response, forbidden
-from clerk_guard.django._request import ERROR, authenticate
+from clerk_guard._errors import (
+    AuthenticationError,
+    ClerkGuardError,
+    KeysUnavailableError,
+    PermissionDeniedError,
+)
+from clerk_guard._guard import check_requirements
+from clerk_guard._http import error_response
+from clerk_guard.django._request import CLERK_USER, ERROR, authenticate
 from clerk_guard.django.conf import state
 
 __all__ = ["ClerkAuthentication", "HasOrgPermission", "HasOrgRole", "ServiceUnavailable"]
@@ -50,7 +61,8 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc, unused-igno
 
     No token: ``None``, so the next authentication class may try. A bad token:
     ``AuthenticationFailed``, answered 401 with ``WWW-Authenticate: Bearer error="invalid_token"``
-    and DESIGN §7's body. Keys unavailable: 503 with ``Retry-After``.
+    and DESIGN §7's body. Keys unavailable: 503 with ``Retry-After``. A token from the session
+    cookie on an unsafe method without a valid CSRF token: 403, as ``SessionAuthentication``.
 
     Reuses the middleware's result when ``ClerkGuardMiddleware`` already ran.
     """
@@ -59,7 +71,10 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc, unused-igno
         django_request = request._request
         auth = authenticate(django_request)
         if auth is not None:
-            return django_request.user, auth
+            if auth.token_source == "cookie":
+                # The browser sends cookies on its own: a cross-site form could ride on them.
+                SessionAuthentication().enforce_csrf(request)
+            return getattr(django_request, CLERK_USER), auth
         error: ClerkGuardError | None = getattr(django_request, ERROR, None)
         if error is None:
             return None
@@ -86,11 +101,14 @@ class _OrgCheck(BasePermission):  # type: ignore[misc, unused-ignore]
         auth = request.auth
         if not isinstance(auth, SessionAuth):
             return False  # DRF answers 401 for an unauthenticated request
-        if auth.has(**self.conditions):
-            return True
-        # DESIGN §7's 403 body; DRF raises PermissionDenied with ``message`` as its detail.
-        self.message = forbidden(state.config.debug, path=request._request.path).data
-        return False
+        try:
+            check_requirements(auth, **self.conditions)
+        except PermissionDeniedError as exc:
+            # DESIGN §7's 403 body; DRF raises PermissionDenied with ``message`` as its detail.
+            path = request._request.path
+            self.message = error_response(exc, path=path, debug=state.config.debug).data
+            return False
+        return True
 
 
 def HasOrgRole(role: str) -> type[BasePermission]:  # noqa: N802 - reads as a class in lists

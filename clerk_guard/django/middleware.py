@@ -9,9 +9,13 @@ Add it to ``MIDDLEWARE`` after ``AuthenticationMiddleware`` (if you use that)::
     ]
 
 Every request then carries ``request.clerk`` (a :class:`~clerk_guard.SessionAuth`, or ``None``)
-and, when signed in, a user-like ``request.user``. Nothing is refused unless
-``CLERK_GUARD_PROTECT_ALL = True``; otherwise protect views with the decorators of
-:mod:`clerk_guard.django.decorators`.
+and, when signed in, a user-like ``request.user``. A user already signed in when the middleware
+runs (a Django session login, for the admin) stays ``request.user``: the Clerk user only fills
+an anonymous ``request.user``. Nothing is refused unless ``CLERK_GUARD_PROTECT_ALL = True``;
+otherwise protect views with the decorators of :mod:`clerk_guard.django.decorators`.
+
+``CLERK_GUARD_WARM_UP = True`` fetches the key set when the middleware loads, so the first
+request does not wait.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from clerk_guard._errors import ConfigurationError
-from clerk_guard.django._request import aauthenticate, authenticate, refusal, to_response
+from clerk_guard.django._request import aauthenticate, attach, authenticate, refusal, to_response
 from clerk_guard.django.conf import conf, state
+from clerk_guard.wsgi import is_preflight
 
 __all__ = ["ClerkGuardMiddleware", "is_exempt"]
 
@@ -36,15 +41,18 @@ EXEMPT_ATTRIBUTE = "clerk_guard_exempt"
 def is_exempt(request: HttpRequest, view_func: Callable[..., Any]) -> bool:
     """Whether protect-all mode lets this view through without a session.
 
-    Views marked with Django's ``login_not_required`` (5.1+) or with ``clerk_optional``, and
-    paths matching ``CLERK_GUARD_EXEMPT_PATHS``.
+    Views marked with Django's ``login_not_required`` (5.1+) or with ``clerk_optional``, paths
+    matching the whole of a ``CLERK_GUARD_EXEMPT_PATHS`` pattern, and CORS preflights
+    (``OPTIONS`` with ``Access-Control-Request-Method``, sent by browsers without credentials).
     """
     if getattr(view_func, "login_required", True) is False:
         return True
     if getattr(view_func, EXEMPT_ATTRIBUTE, False):
         return True
+    if is_preflight(request.META):
+        return True
     path = request.path_info
-    return any(pattern.match(path) for pattern in state.exempt_paths)
+    return any(pattern.fullmatch(path) for pattern in state.exempt_paths)
 
 
 class ClerkGuardMiddleware:
@@ -55,7 +63,8 @@ class ClerkGuardMiddleware:
 
     In protect-all mode (``CLERK_GUARD_PROTECT_ALL = True``) a view without a verified session
     is answered with DESIGN §7's JSON 401 (or 503 when keys cannot be loaded), never a redirect,
-    unless it is exempt (see :func:`is_exempt`).
+    unless it is exempt (see :func:`is_exempt`). CORS preflights are not verified in this mode:
+    they pass with ``request.clerk = None``.
 
     :raises ImproperlyConfigured: at start-up, when the settings cannot work.
     """
@@ -81,19 +90,35 @@ class ClerkGuardMiddleware:
             state.exempt_paths  # noqa: B018
             state.user_factory  # noqa: B018
             conf.transport  # noqa: B018
+            warm_up = conf.warm_up
         except ConfigurationError as exc:
             raise ImproperlyConfigured(f"clerk-guard: {exc}") from exc
+        if warm_up:
+            # With the sync guard in both modes: the async one needs a running loop, and the
+            # key store is shared, so it starts warm too.
+            state.warm_up()
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        authenticate(request)
+        if self._skips(request):
+            attach(request, None, None)
+        else:
+            authenticate(request)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        await aauthenticate(request)
+        if self._skips(request):
+            attach(request, None, None)
+        else:
+            await aauthenticate(request)
         # In async mode get_response is a coroutine function.
         return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
+
+    @staticmethod
+    def _skips(request: HttpRequest) -> bool:
+        """Protect-all mode leaves CORS preflights unverified (browsers send no credentials)."""
+        return state.protect_all and is_preflight(request.META)
 
     def process_view(
         self,
@@ -108,11 +133,6 @@ class ClerkGuardMiddleware:
         answer = refusal(request)
         return None if answer is None else to_response(answer)
 
-    async def _aprocess_view(
-        self,
-        request: HttpRequest,
-        view_func: Callable[..., Any],
-        view_args: Any,
-        view_kwargs: Any,
-    ) -> HttpResponseBase | None:
-        return ClerkGuardMiddleware.process_view(self, request, view_func, view_args, view_kwargs)
+    async def _aprocess_view(self, *args: Any) -> HttpResponseBase | None:
+        # Verification already happened in __acall__: nothing here awaits.
+        return ClerkGuardMiddleware.process_view(self, *args)

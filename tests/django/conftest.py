@@ -54,6 +54,17 @@ else:
         """Django's async client runs on asyncio."""
         return "asyncio"
 
+    @pytest.fixture(params=["with-middleware", "without-middleware"])
+    def middleware(request):
+        """Behind ClerkGuardMiddleware, or without it (decorators and DRF verify on their own)."""
+        from django.test import override_settings
+
+        if request.param == "with-middleware":
+            yield request.param
+        else:
+            with override_settings(MIDDLEWARE=[]):
+                yield request.param
+
     @pytest.fixture(params=["sync-client", "async-client"])
     def fetch(request):
         """GET through Django's test Client (WSGI-like) or AsyncClient (ASGI), with a Bearer

@@ -22,6 +22,9 @@ class Me(APIView):
             }
         )
 
+    def post(self, request):
+        return self.get(request)
+
 
 class Admin(Me):
     permission_classes = [HasOrgRole("org:admin")]

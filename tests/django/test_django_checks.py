@@ -61,6 +61,7 @@ def test_valid_settings_pass():
         ({"CLERK_GUARD_USER": 42}, "clerk_guard.E015"),
         ({"CLERK_GUARD_PROTECT_ALL": "yes"}, "clerk_guard.E016"),
         ({"CLERK_GUARD_TRANSPORT": object()}, "clerk_guard.E017"),
+        ({"CLERK_GUARD_WARM_UP": "yes"}, "clerk_guard.E018"),
         ({"CLERK_GUARD_PROTECT_ALL": True, "MIDDLEWARE": []}, "clerk_guard.W001"),
         ({"CLERK_GUARD_DEBUG": True}, "clerk_guard.W002"),
     ],

@@ -11,16 +11,7 @@ pytest.importorskip("django")
 from django.test import override_settings  # noqa: E402
 
 FORBIDDEN = {"error": "Forbidden", "message": "You do not have permission to access this resource."}
-
-
-@pytest.fixture(params=["with-middleware", "without-middleware"])
-def middleware(request):
-    """Decorators work behind ClerkGuardMiddleware and on their own."""
-    if request.param == "with-middleware":
-        yield request.param
-    else:
-        with override_settings(MIDDLEWARE=[]):
-            yield request.param
+INVALID = {"error": "Invalid Token", "message": "The token provided is malformed or invalid."}
 
 
 def member_token(issuer, **claims):
@@ -90,12 +81,41 @@ def test_permission_missing_is_403(fetch, middleware, issuer, path):
 
 
 @pytest.mark.parametrize("path", ["/optional", "/aoptional"])
-def test_optional_accepts_anonymous_and_bad_tokens(fetch, middleware, path):
-    """clerk_optional: no token and a bad token both reach the view anonymously."""
-    for response in (fetch(path), fetch(path, token="bad")):
+def test_optional_accepts_anonymous_and_pending(fetch, middleware, issuer, path):
+    """clerk_optional: no token and a pending session both reach the view signed out."""
+    for response in (fetch(path), fetch(path, token=issuer.mint(status="pending"))):
         assert response.status_code == 200
         assert response.json()["user_id"] is None
         assert response.json()["is_authenticated"] is False
+
+
+@pytest.mark.parametrize("path", ["/optional", "/aoptional"])
+def test_optional_answers_401_to_a_bad_token(fetch, middleware, issuer, path):
+    """clerk_optional: a token that is sent and fails is a 401, never signed out."""
+    for response in (
+        fetch(path, token="bad"),
+        fetch(path, token=issuer.mint(lifetime=-100)),
+        fetch(path, cookies={"__session": "garbage"}),
+    ):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+        assert json.loads(response.content) == INVALID
+
+
+def test_optional_under_protect_all_still_answers_401_to_a_bad_token(fetch, issuer):
+    """clerk_optional exempts a view from protect-all, but not from refusing a bad token."""
+    with override_settings(CLERK_GUARD_PROTECT_ALL=True):
+        assert fetch("/optional").status_code == 200
+        assert fetch("/optional", token="bad").status_code == 401
+
+
+def test_optional_keys_unavailable_is_503(fetch, middleware, issuer):
+    """clerk_optional answers 503 when a token is sent and no keys can be loaded."""
+    transport = issuer.transport()
+    transport.status_code = 503
+    with override_settings(CLERK_GUARD_JWT_KEY=None, CLERK_GUARD_TRANSPORT=transport):
+        assert fetch("/optional", token=issuer.mint()).status_code == 503
+        assert fetch("/optional").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/optional", "/aoptional"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,19 +10,10 @@ import pytest
 pytest.importorskip("django")
 pytest.importorskip("rest_framework")
 
-from django.test import override_settings  # noqa: E402
+from django.middleware.csrf import _get_new_csrf_string  # noqa: E402
+from django.test import AsyncClient, Client, override_settings  # noqa: E402
 
 from clerk_guard.django.drf import HasOrgPermission, HasOrgRole  # noqa: E402
-
-
-@pytest.fixture(params=["with-middleware", "without-middleware"])
-def middleware(request):
-    """The DRF class reuses the middleware's result, or verifies on its own."""
-    if request.param == "with-middleware":
-        yield request.param
-    else:
-        with override_settings(MIDDLEWARE=[]):
-            yield request.param
 
 
 def test_valid_token_authenticates(fetch, middleware, issuer):
@@ -91,3 +83,75 @@ def test_permission_classes_are_named():
     """The factories make distinct, readable permission classes."""
     assert HasOrgRole("org:admin").__name__ == "HasOrgRole_org:admin"
     assert HasOrgPermission("org:a:b").conditions == {"permission": "org:a:b"}
+
+
+@pytest.fixture(params=["sync", "async"])
+def post(request):
+    """POST to /api/me with CSRF checks on (as browsers get), through Client or AsyncClient."""
+
+    def do(*, headers=None, cookies=None):
+        if request.param == "sync":
+            client = Client(enforce_csrf_checks=True)
+            client.cookies.load(cookies or {})
+            return client.post("/api/me", headers=headers or {})
+        aclient = AsyncClient(enforce_csrf_checks=True)
+        aclient.cookies.load(cookies or {})
+        return asyncio.run(aclient.post("/api/me", headers=headers or {}))
+
+    return do
+
+
+def test_cookie_token_on_unsafe_method_needs_csrf(post, middleware, issuer):
+    """A session-cookie token on POST without Django's CSRF token: 403, as SessionAuthentication."""
+    response = post(cookies={"__session": issuer.mint()})
+    assert response.status_code == 403
+    assert "CSRF" in json.loads(response.content)["detail"]
+
+
+def test_cookie_token_with_csrf_token_passes(post, middleware, issuer):
+    """A session-cookie token on POST with a matching CSRF cookie and header passes."""
+    secret = _get_new_csrf_string()
+    response = post(
+        cookies={"__session": issuer.mint(user_id="user_csrf"), "csrftoken": secret},
+        headers={"X-CSRFToken": secret},
+    )
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "user_csrf"
+
+
+def test_header_token_needs_no_csrf(post, middleware, issuer):
+    """A token in the Authorization header is not sent by the browser on its own: no CSRF check."""
+    response = post(headers={"Authorization": f"Bearer {issuer.mint(user_id='user_h')}"})
+    assert response.status_code == 200
+    assert response.json()["user_id"] == "user_h"
+
+
+def test_cookie_token_on_safe_method_needs_no_csrf(issuer):
+    """GET with a session-cookie token passes without a CSRF token (safe method)."""
+    client = Client(enforce_csrf_checks=True)
+    client.cookies.load({"__session": issuer.mint(user_id="user_g")})
+    assert client.get("/api/me").json()["user_id"] == "user_g"
+
+
+def test_drf_user_is_the_clerk_user_behind_a_session_login(fetch, issuer):
+    """With a Django session user on request.user, DRF's request.user is still the Clerk user."""
+    with override_settings(
+        MIDDLEWARE=[
+            "tests.django.views.SessionLoginMiddleware",
+            "clerk_guard.django.middleware.ClerkGuardMiddleware",
+        ]
+    ):
+        response = fetch("/api/me", token=issuer.mint(user_id="user_s"), headers={"X-Staff": "1"})
+    assert response.json() == {"user": "user_s", "user_class": "ClerkUser", "user_id": "user_s"}
+
+
+def test_permission_classes_answer_the_design_403_body(fetch, issuer):
+    """HasOrgRole's 403 body is DESIGN §7's, with the reason when debug is on."""
+    with override_settings(CLERK_GUARD_DEBUG=True):
+        response = fetch("/api/admin", token=issuer.mint(org_id="org_1", org_role="org:member"))
+    assert response.status_code == 403
+    assert json.loads(response.content) == {
+        "error": "Forbidden",
+        "message": "You do not have permission to access this resource.",
+        "reason": "permission-denied",
+    }

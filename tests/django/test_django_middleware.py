@@ -24,6 +24,10 @@ MISSING = {
 INVALID = {"error": "Invalid Token", "message": "The token provided is malformed or invalid."}
 
 
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
 def assert_missing(response):
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -313,3 +317,272 @@ def test_clerk_user_permissions(issuer):
     assert user == ClerkUser(auth) and hash(user) == hash(ClerkUser(auth))
     with pytest.raises(NotImplementedError):
         user.save()
+
+
+# Duplicate Authorization lines -----------------------------------------------------------------
+
+
+def asgi_get(path, headers):
+    """GET ``path`` through Django's ASGIHandler with these raw header lines; the response's
+    status, headers and body."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    sent = []
+
+    async def run():
+        requested = False
+
+        async def receive():
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # no disconnect: the handler cancels this wait
+
+        async def send(message):
+            sent.append(message)
+
+        await asyncio.wait_for(ASGIHandler()(scope, receive, send), timeout=10)
+
+    asyncio.run(run())
+    start = sent[0]
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    return start["status"], headers, json.loads(body)
+
+
+def test_two_authorization_lines_under_asgi_are_refused(issuer):
+    """Under ASGI the raw lines reach the guard: two Authorization lines are refused as
+    duplicated, even when both hold a valid token."""
+    token = f"Bearer {issuer.mint()}".encode()
+    with override_settings(CLERK_GUARD_PROTECT_ALL=True, CLERK_GUARD_DEBUG=True):
+        status, headers, body = asgi_get(
+            "/plain", [(b"authorization", token), (b"authorization", token)]
+        )
+        single = asgi_get("/plain", [(b"authorization", token)])
+    assert status == 401
+    assert headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert body["reason"] == "authorization-header-duplicated"
+    assert single[0] == 200
+
+
+def test_joined_authorization_lines_under_wsgi_are_refused(issuer):
+    """Under WSGI the server's joined value is split again: refused as duplicated."""
+    token = issuer.mint()
+    with override_settings(CLERK_GUARD_PROTECT_ALL=True, CLERK_GUARD_DEBUG=True):
+        response = Client().get(
+            "/plain", headers={"Authorization": f"Bearer {token}, Bearer {token}"}
+        )
+    assert response.status_code == 401
+    assert json.loads(response.content)["reason"] == "authorization-header-duplicated"
+
+
+def test_header_lines_reads_the_asgi_scope_and_the_wsgi_meta():
+    """header_lines(): the scope's raw lines for an ASGIRequest, split META for a WSGIRequest."""
+    from django.test import AsyncRequestFactory, RequestFactory
+
+    from clerk_guard.django._request import header_lines
+
+    asgi_request = AsyncRequestFactory().get("/", headers={"Authorization": "Bearer a"})
+    asgi_request.scope["headers"].append((b"authorization", b"Bearer b"))
+    assert header_lines(asgi_request)[0] == ["Bearer a", "Bearer b"]
+    wsgi_request = RequestFactory().get(
+        "/", headers={"Authorization": "Bearer a,Bearer b", "Cookie": "x=1"}
+    )
+    assert header_lines(wsgi_request) == (["Bearer a", "Bearer b"], ["x=1"])
+
+
+# Warm-up -----------------------------------------------------------------------------------------
+
+
+def test_warm_up_fetches_keys_once_when_the_middleware_loads(issuer):
+    """CLERK_GUARD_WARM_UP fetches the key set in the middleware's __init__, once; requests,
+    sync and async, then need no fetch."""
+    transport = issuer.transport()
+    with override_settings(
+        CLERK_GUARD_JWT_KEY=None, CLERK_GUARD_TRANSPORT=transport, CLERK_GUARD_WARM_UP=True
+    ):
+        ClerkGuardMiddleware(lambda request: None)
+        assert transport.fetches == 1
+        ClerkGuardMiddleware(lambda request: None)
+
+        async def get_response(request):
+            return None
+
+        ClerkGuardMiddleware(get_response)
+        assert transport.fetches == 1
+        token = issuer.mint()
+        assert Client().get("/plain", headers=bearer(token)).status_code == 200
+        response = asyncio.run(AsyncClient().get("/aplain", headers=bearer(token)))
+        assert response.json()["user_id"] is not None
+    assert transport.fetches == 1
+
+
+def test_no_warm_up_by_default(issuer):
+    """Without CLERK_GUARD_WARM_UP the middleware fetches nothing when it loads."""
+    transport = issuer.transport()
+    with override_settings(CLERK_GUARD_JWT_KEY=None, CLERK_GUARD_TRANSPORT=transport):
+        ClerkGuardMiddleware(lambda request: None)
+    assert transport.fetches == 0
+
+
+def test_failed_warm_up_is_logged_and_not_fatal(issuer, caplog):
+    """A warm-up that cannot load the keys logs a warning; the middleware loads anyway."""
+    transport = issuer.transport()
+    transport.status_code = 500
+    with override_settings(
+        CLERK_GUARD_JWT_KEY=None, CLERK_GUARD_TRANSPORT=transport, CLERK_GUARD_WARM_UP=True
+    ):
+        ClerkGuardMiddleware(lambda request: None)
+    assert transport.fetches == 1
+    assert "warm-up failed" in caplog.text
+
+
+def test_bad_warm_up_setting_fails_at_startup():
+    """A CLERK_GUARD_WARM_UP that is not a boolean raises ImproperlyConfigured."""
+    with (
+        override_settings(CLERK_GUARD_WARM_UP="yes"),
+        pytest.raises(ImproperlyConfigured, match="CLERK_GUARD_WARM_UP"),
+    ):
+        ClerkGuardMiddleware(lambda request: None)
+
+
+# A user signed in with a Django session ----------------------------------------------------------
+
+
+class TestSessionUserIsKept:
+    """A request.user already signed in (Django session) is not replaced by the Clerk user."""
+
+    @pytest.fixture(autouse=True)
+    def _session_login(self):
+        with override_settings(
+            MIDDLEWARE=[
+                "tests.django.views.SessionLoginMiddleware",
+                "clerk_guard.django.middleware.ClerkGuardMiddleware",
+            ]
+        ):
+            yield
+
+    def test_session_user_is_kept(self, fetch, issuer):
+        """Signed in with a session and a Clerk token: request.user stays the session user,
+        request.clerk is the Clerk session."""
+        token = issuer.mint(user_id="user_both")
+        body = fetch("/plain", token=token, headers={"X-Staff": "1"}).json()
+        assert (body["user"], body["user_class"], body["user_id"]) == (
+            "staff",
+            "StaffUser",
+            "user_both",
+        )
+
+    def test_anonymous_session_user_is_replaced(self, fetch, issuer):
+        """Not signed in with a session: the Clerk user fills request.user."""
+        body = fetch("/plain", token=issuer.mint(user_id="user_c")).json()
+        assert (body["user"], body["user_class"]) == ("user_c", "ClerkUser")
+
+    def test_session_user_without_clerk_token(self, fetch):
+        """No Clerk token: the session user is left alone."""
+        body = fetch("/plain", headers={"X-Staff": "1"}).json()
+        assert (body["user"], body["user_id"]) == ("staff", None)
+
+    def test_auser_prefers_the_session_user(self, fetch, issuer):
+        """request.auser() gives the session user when signed in, else the Clerk user."""
+        token = issuer.mint(user_id="user_a")
+        assert fetch("/auser", token=token, headers={"X-Staff": "1"}).json()["user"] == "staff"
+        assert fetch("/auser", token=token).json()["user"] == "user_a"
+
+
+def test_earlier_user_is_checked_lazily(issuer):
+    """Attaching a Clerk session does not look up an earlier lazy user (no session query) until
+    request.user is used."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+    from django.utils.functional import SimpleLazyObject
+
+    from clerk_guard import Guard
+    from clerk_guard.django._request import attach
+
+    looked_up = []
+    request = RequestFactory().get("/")
+    request.user = SimpleLazyObject(lambda: looked_up.append(1) or AnonymousUser())
+    auth = Guard(issuer.config(jwt_key=issuer.public_pem)).verify(issuer.mint(user_id="user_l"))
+    attach(request, auth, None)
+    assert looked_up == []
+    assert str(request.user) == "user_l"
+    assert looked_up == [1]
+
+
+# Exempt paths, preflights, anonymous users -------------------------------------------------------
+
+
+def test_exempt_paths_match_whole_paths():
+    """CLERK_GUARD_EXEMPT_PATHS match the whole path (re.fullmatch): "/health\\n" and
+    "/health/x" are not exempt; r"/static/.*" covers what is below /static/."""
+    from django.test import RequestFactory
+
+    from clerk_guard.django.middleware import is_exempt
+
+    def exempt(path):
+        request = RequestFactory().get("/")
+        request.path_info = path
+        return is_exempt(request, views.plain)
+
+    with override_settings(CLERK_GUARD_EXEMPT_PATHS=[r"^/health$", r"/static/.*"]):
+        assert exempt("/health")
+        assert not exempt("/health\n")
+        assert not exempt("/health/x")
+        assert exempt("/static/app.js")
+        assert not exempt("/staticky")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_cors_preflight_passes_protect_all_unverified(issuer, kind):
+    """Protect-all mode lets a CORS preflight (OPTIONS with Access-Control-Request-Method)
+    through unverified, with request.clerk None; a plain OPTIONS still needs a session."""
+    preflight = {"Access-Control-Request-Method": "POST", "Origin": "https://app.example"}
+
+    def options(headers):
+        if kind == "sync":
+            return Client().options("/plain", headers=headers)
+        return asyncio.run(AsyncClient().options("/plain", headers=headers))
+
+    with override_settings(CLERK_GUARD_PROTECT_ALL=True):
+        passed = options(preflight)
+        with_token = options({**preflight, **bearer(issuer.mint())})
+        plain = options({})
+    assert passed.status_code == 200
+    assert passed.json()["user_id"] is None
+    assert with_token.json()["user_id"] is None
+    assert plain.status_code == 401
+
+
+def test_anonymous_user_class_is_resolved_once(fetch, monkeypatch):
+    """Whether django.contrib.auth is installed is asked once, not on every request."""
+    from clerk_guard.django import _request
+
+    calls = []
+    is_installed = _request.apps.is_installed
+
+    def counting(name):
+        calls.append(name)
+        return is_installed(name)
+
+    _request._anonymous_class.cache_clear()
+    monkeypatch.setattr(_request.apps, "is_installed", counting)
+    for _ in range(3):
+        assert fetch("/plain").json()["user_class"] == "AnonymousUser"
+    _request._anonymous_class.cache_clear()
+    assert calls == ["django.contrib.auth"]

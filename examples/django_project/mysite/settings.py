@@ -42,7 +42,10 @@ USE_TZ = True
 CLERK_GUARD_CONFIG = GuardConfig.from_env
 # Every view needs a session, except those marked login_not_required / clerk_optional.
 CLERK_GUARD_PROTECT_ALL = True
-CLERK_GUARD_EXEMPT_PATHS = [r"^/health$"]
+# Regular expressions matching whole paths (re.fullmatch): r"/static/.*" for a prefix.
+CLERK_GUARD_EXEMPT_PATHS = [r"/health"]
+# Fetch the key set when the middleware loads, so the first request does not wait.
+CLERK_GUARD_WARM_UP = os.environ.get("CLERK_GUARD_WARM_UP") == "1"
 
 LOGGING = {
     "version": 1,
