@@ -40,6 +40,7 @@ __all__ = [
     "JWKSClient",
     "KeyStore",
     "clear_key_caches",
+    "jwks_summary",
     "parse_jwks",
 ]
 

@@ -181,6 +181,8 @@ class LocalIssuer:
     :param kid: the first signing key's id; random and Clerk-like (``ins_…``) by default.
     :param key_size: RSA modulus size in bits. Below 2048 the keys are refused by clerk-guard,
         which is what negative tests want.
+    :param private_key: sign with this key instead of a new one (e.g. loaded from a file, so
+        tokens minted in one run verify in the next).
     """
 
     def __init__(
@@ -189,6 +191,7 @@ class LocalIssuer:
         frontend_api: str = "clerk.local-issuer.test",
         kid: str | None = None,
         key_size: int = 2048,
+        private_key: rsa.RSAPrivateKey | None = None,
     ) -> None:
         if not _HOST_RE.fullmatch(frontend_api):
             raise ValueError(
@@ -206,7 +209,8 @@ class LocalIssuer:
         self.jwks_url = f"{self.issuer}/.well-known/jwks.json"
         self._lock = threading.RLock()
         self._initial_kid = kid or _random_kid()
-        self._keys: dict[str, rsa.RSAPrivateKey] = {self._initial_kid: self._new_key()}
+        first = private_key if private_key is not None else self._new_key()
+        self._keys: dict[str, rsa.RSAPrivateKey] = {self._initial_kid: first}
         self._published: list[str] = [self._initial_kid]
         self._kid = self._initial_kid
         # Keys made by rotate() and dropped by reset(), reused so tests that rotate stay fast.

@@ -11,7 +11,7 @@ import clerk_guard
 def test_core_imports_no_framework():
     """`import clerk_guard` in a fresh interpreter loads no web framework."""
     code = (
-        "import sys, clerk_guard, clerk_guard.testing;"
+        "import sys, clerk_guard, clerk_guard.testing, clerk_guard._cli;"
         "bad = [m for m in ('django', 'flask', 'werkzeug', 'starlette', 'fastapi')"
         " if m in sys.modules]; print(','.join(bad))"
     )
