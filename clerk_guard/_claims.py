@@ -50,10 +50,14 @@ def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def _split_scoped(value: Any, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Split ``"o:a,u:b,ou:c"`` into (org entries, user entries)."""
+_Scoped = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_NO_SCOPED: _Scoped = ((), (), ())
+
+
+def _split_scoped(value: Any, name: str) -> _Scoped:
+    """Split ``"o:a,u:b,ou:c"`` into (org entries, user entries, ``"o:"``/``"u:"`` names)."""
     if value is None or value == "":
-        return (), ()
+        return _NO_SCOPED
     if not isinstance(value, str):
         raise _malformed(name)
     return _split_scoped_text(value, name)
@@ -62,7 +66,7 @@ def _split_scoped(value: Any, name: str) -> tuple[tuple[str, ...], tuple[str, ..
 # The decoders below are pure functions of claim strings that repeat across the users of one
 # organization and plan, so they are memoised (bounded); malformed input raises every time.
 @functools.lru_cache(maxsize=512)
-def _split_scoped_text(value: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _split_scoped_text(value: str, name: str) -> _Scoped:
     org: list[str] = []
     user: list[str] = []
     for item in value.split(","):
@@ -73,7 +77,8 @@ def _split_scoped_text(value: str, name: str) -> tuple[tuple[str, ...], tuple[st
             org.append(entry)
         if "u" in scope:
             user.append(entry)
-    return tuple(org), tuple(user)
+    names = tuple(f"o:{entry}" for entry in org) + tuple(f"u:{entry}" for entry in user)
+    return tuple(org), tuple(user), names
 
 
 def _v2_permissions(org: Mapping[str, Any], org_features: tuple[str, ...]) -> tuple[str, ...]:
@@ -109,12 +114,6 @@ def _decode_permissions(per: str, fpm: str, org_features: tuple[str, ...]) -> tu
             f"org:{feature}:{name}" for bit, name in enumerate(names) if mask >> bit & 1
         )
     return tuple(permissions)
-
-
-def _scoped_names(org: tuple[str, ...], user: tuple[str, ...]) -> tuple[str, ...]:
-    if not org and not user:
-        return ()
-    return tuple(f"o:{name}" for name in org) + tuple(f"u:{name}" for name in user)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,8 +157,8 @@ class SessionAuth:
         :raises TokenInvalidError: an organization, feature, plan, ``act`` or ``fva`` claim has a
             shape Clerk never issues.
         """
-        org_features, user_features = _split_scoped(claims.get("fea"), "fea")
-        org_plans, user_plans = _split_scoped(claims.get("pla"), "pla")
+        org_features, user_features, features = _split_scoped(claims.get("fea"), "fea")
+        org_plans, user_plans, plans = _split_scoped(claims.get("pla"), "pla")
         org_claim = claims.get("o")
         if claims.get("v") == 2 and org_claim is not None:
             if not isinstance(org_claim, Mapping):
@@ -202,8 +201,8 @@ class SessionAuth:
             org_role=_with_org_prefix(role) if role else None,
             org_slug=org_slug,
             org_permissions=permissions,
-            features=_scoped_names(org_features, user_features),
-            plans=_scoped_names(org_plans, user_plans),
+            features=features,
+            plans=plans,
             factor_verification_age=fva,
             authorized_party=_optional_str(claims, "azp"),
             issuer=_optional_str(claims, "iss"),

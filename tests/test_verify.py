@@ -333,11 +333,29 @@ def test_real_clock_default():
     assert Guard(GuardConfig(jwt_key=PEM)).verify(fresh).user_id == "user_1"
 
 
-@pytest.mark.parametrize("segment", ["\u00e9", "ab\u0000c", "e y", "abc=", "a+b"])
-def test_payload_segment_characters_checked_before_signature(segment):
-    """A payload segment with characters outside base64url is token-invalid, never a crash."""
+@pytest.mark.parametrize("segment", ["\u00e9", "\u00e9" * 40, "a\u2028b"])
+def test_non_ascii_payload_segment_rejected(segment):
+    """A payload segment with non-ASCII characters is token-invalid, never a crash."""
     head, _, sig = token().split(".")
     assert reason(f"{head}.{segment}.{sig}") == "token-invalid"
+
+
+@pytest.mark.parametrize("segment", ["e y", "abc=", "a+b", "ab\u0000c", "a/b"])
+def test_stray_ascii_in_payload_segment_rejected(segment):
+    """Stray ASCII in the payload segment fails the signature it was not signed with."""
+    head, _, sig = token().split(".")
+    assert reason(f"{head}.{segment}.{sig}") == "token-invalid-signature"
+
+
+@pytest.mark.parametrize("junk", ["=", "+", "/", " ", "!"])
+def test_signed_payload_with_stray_characters_rejected(junk):
+    """Even correctly signed, a payload segment outside unpadded base64url is token-invalid."""
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims()).encode())
+    payload = payload[:10] + junk + payload[10:]
+    signing_input = f"{header}.{payload}".encode()
+    signature = KEY.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    assert reason(f"{header}.{payload}.{b64(signature)}") == "token-invalid"
 
 
 def test_verify_enforces_length_cap():
