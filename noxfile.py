@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import nox
@@ -11,6 +12,13 @@ nox.options.sessions = ["lint", "typing", "tests", "tests_core"]
 nox.options.reuse_existing_virtualenvs = True
 # An interpreter that is not installed is skipped, not failed (nox fails it under CI=true).
 nox.options.error_on_missing_interpreters = False
+
+# pyenv-installed interpreters are not on PATH as python3.X unless shimmed: add them, so the
+# matrix sessions find every Python this machine has.
+_PYENV = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv")) / "versions"
+if _PYENV.is_dir():
+    _extra = [str(path / "bin") for path in sorted(_PYENV.iterdir()) if (path / "bin").is_dir()]
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *_extra])
 
 ROOT = pathlib.Path(__file__).parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
