@@ -90,6 +90,20 @@ class _BaseGuard:
             now=config.clock(),
         )
 
+    def _lookup(
+        self, authorization: Sequence[str], cookies: Iterable[str], required: bool
+    ) -> tuple[tuple[str, TokenSource] | None, SessionAuth | None]:
+        """The request's token and, when it was verified before, its result: no I/O, no await.
+
+        :raises TokenMissingError: no token and ``required``.
+        """
+        found = self.extract(authorization, cookies)
+        if found is None:
+            if required:
+                raise _missing()
+            return None, None
+        return found, self._cached(*found)
+
     def _cached(self, token: str, source: TokenSource | None) -> SessionAuth | None:
         auth = self.token_cache.get(token)
         if auth is None:
@@ -167,8 +181,9 @@ class Guard(_BaseGuard):
         :raises KeysUnavailableError: no key set could be loaded.
         """
         auth = self._cached(token, source)
-        if auth is not None:
-            return auth
+        return auth if auth is not None else self._verify_new(token, source)
+
+    def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
         parsed = self._parse(token, source)
         key = self.config.public_key
         if self.jwks is not None:
@@ -189,13 +204,11 @@ class Guard(_BaseGuard):
         :param required: raise :class:`TokenMissingError` when there is no token; otherwise
             return ``None`` then. An invalid token raises either way.
         """
-        found = self.extract(authorization, cookies)
-        if found is None:
-            if required:
-                raise _missing()
-            return None
+        found, auth = self._lookup(authorization, cookies, required)
+        if auth is not None or found is None:
+            return auth
         try:
-            return self.verify(found[0], source=found[1])
+            return self._verify_new(*found)
         except TokenMissingError:
             if required:
                 raise
@@ -239,8 +252,9 @@ class AsyncGuard(_BaseGuard):
     async def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
         """Verify one token; raises as :meth:`Guard.verify`."""
         auth = self._cached(token, source)
-        if auth is not None:
-            return auth
+        return auth if auth is not None else await self._verify_new(token, source)
+
+    async def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
         parsed = self._parse(token, source)
         key = self.config.public_key
         if self.jwks is not None:
@@ -255,13 +269,11 @@ class AsyncGuard(_BaseGuard):
         self, authorization: Sequence[str], cookies: Iterable[str], *, required: bool = True
     ) -> SessionAuth | None:
         """Find and verify the request's token; as :meth:`Guard.authenticate`."""
-        found = self.extract(authorization, cookies)
-        if found is None:
-            if required:
-                raise _missing()
-            return None
+        found, auth = self._lookup(authorization, cookies, required)
+        if auth is not None or found is None:
+            return auth
         try:
-            return await self.verify(found[0], source=found[1])
+            return await self._verify_new(*found)
         except TokenMissingError:
             if required:
                 raise

@@ -38,7 +38,7 @@ class ExcludedPaths:
     def __contains__(self, path: str) -> bool:
         if path in self.exact:
             return True
-        return any(
+        return bool(self.prefixes) and any(
             not prefix or path == prefix or path.startswith(prefix + "/")
             for prefix in self.prefixes
         )
