@@ -74,12 +74,20 @@ def header_lines(scope: _Scope) -> tuple[list[str], list[str]]:
     """
     authorization: list[str] = []
     cookies: list[str] = []
+    # One pass; names are compared as the raw bytes servers send (the ASGI spec asks for
+    # lower case), and only a name holding capitals is lowered. Only the two values we need
+    # are decoded.
     for name, value in scope.get("headers") or ():
-        lowered = name.lower()
-        if lowered == b"authorization":
+        if name == b"authorization":
             authorization.append(value.decode("latin-1"))
-        elif lowered == b"cookie":
+        elif name == b"cookie":
             cookies.append(value.decode("latin-1"))
+        elif not name.islower():
+            lowered = name.lower()
+            if lowered == b"authorization":
+                authorization.append(value.decode("latin-1"))
+            elif lowered == b"cookie":
+                cookies.append(value.decode("latin-1"))
     return authorization, cookies
 
 
@@ -232,6 +240,11 @@ class ClerkGuardMiddleware:
         self.required = required
         self.warm_up = warm_up
         self._debug = self.guard.config.debug
+        # Without exclusions (and with is_excluded not overridden) no path can match: requests
+        # then skip the call.
+        self._may_exclude = bool(self.excluded.exact or self.excluded.prefixes) or (
+            type(self).is_excluded is not ClerkGuardMiddleware.is_excluded
+        )
 
     def is_excluded(self, path: str) -> bool:
         """Whether requests to ``path`` skip verification."""
@@ -239,16 +252,24 @@ class ClerkGuardMiddleware:
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(scope, receive, send)
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        if kind not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
         scope[GUARD_KEY] = self.guard
-        path = route_path(scope)
-        if self.is_excluded(path) or (self.required and is_preflight(scope)):
+        path: str = scope.get("path") or "/"
+        if scope.get("root_path"):
+            path = route_path(scope)
+        if (
+            (self._may_exclude and self.is_excluded(path))
+            # Only an OPTIONS request can be a preflight: skip the header scan otherwise.
+            or (self.required and scope.get("method") == "OPTIONS" and is_preflight(scope))
+        ):
             state[STATE_KEY] = None
             await self.app(scope, receive, send)
             return

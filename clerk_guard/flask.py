@@ -25,9 +25,9 @@ import functools
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from werkzeug.local import LocalProxy
 
 from ._claims import SessionAuth
@@ -37,6 +37,9 @@ from ._guard import Guard, build_guard, check_requirements
 from ._http import error_response, log_failure
 from ._paths import ExcludedPaths, checked_paths
 from .wsgi import _warm, header_lines, is_preflight
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
 
 __all__ = [
     "ClerkGuard",
@@ -52,6 +55,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION_KEY = "clerk_guard"
 _G_KEY = "_clerk_guard_auth"
 _UNCHECKED = object()
+
+# The functions behind Flask's context proxies (werkzeug's public ``_get_current_object``):
+# one call gives the real app, ``g`` or request, where every attribute read through the proxy
+# would look the context up again.
+_current_app: Callable[[], Flask] = cast("LocalProxy[Flask]", current_app)._get_current_object
+_current_g: Callable[[], _AppCtxGlobals] = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
+_current_request: Callable[[], Request] = cast("LocalProxy[Request]", request)._get_current_object
 
 # app.config key -> GuardConfig field. Same names as the environment variables of from_env();
 # the first key present wins for a field (CLERK_JWT_KEY before CLERK_PEM_PUBLIC_KEY).
@@ -232,7 +242,7 @@ def _paths(value: Any, name: str) -> tuple[str, ...]:
 
 
 def _state() -> ClerkGuardState:
-    state = current_app.extensions.get(_EXTENSION_KEY)
+    state = _current_app().extensions.get(_EXTENSION_KEY)
     if state is None:
         raise RuntimeError(
             "ClerkGuard is not registered on this app: call ClerkGuard(app) or "
@@ -242,33 +252,45 @@ def _state() -> ClerkGuardState:
     return result
 
 
-def _authenticate(*, required: bool) -> SessionAuth | None:
-    """Verify this request's token once; later calls reuse the result stored on ``g``."""
-    state = _state()
-    cached = g.get(_G_KEY, _UNCHECKED)
+def _authenticate(
+    *, required: bool, state: ClerkGuardState | None = None, req: Request | None = None
+) -> SessionAuth | None:
+    """Verify this request's token once; later calls reuse the result stored on ``g``.
+
+    ``state`` and ``req`` are passed by callers that already hold them.
+    """
+    # The real objects behind Flask's proxies, each fetched once: every attribute read through
+    # a proxy looks the context up again, and a few of those cost more than the cached
+    # verification itself.
+    if state is None:
+        state = _state()
+    ctx_g = _current_g()
+    cached = ctx_g.get(_G_KEY, _UNCHECKED)
     if isinstance(cached, SessionAuth) or (cached is None and not required):
         return cached
     # Not checked yet, or checked as optional with no session: ask the guard (again), which
     # then raises with the exact reason (missing, or a pending session).
-    authorization, cookies = header_lines(request.environ)
+    if req is None:
+        req = _current_request()
+    authorization, cookies = header_lines(req.environ)
     try:
         auth = state.guard.authenticate(authorization, cookies, required=required)
     except ClerkGuardError as exc:
         # Logged here, not in the handler, so apps that override the handler keep the log line.
-        log_failure(exc, path=request.path)
+        log_failure(exc, path=req.path)
         raise
-    setattr(g, _G_KEY, auth)
+    setattr(ctx_g, _G_KEY, auth)
     return auth
 
 
-def _authorize(optional: bool, conditions: Mapping[str, str]) -> None:
-    auth = _authenticate(required=not optional)
-    if auth is None:  # optional=True, no session; conditions are refused with optional
+def _authorize(optional: bool, conditions: Mapping[str, str], req: Request | None = None) -> None:
+    auth = _authenticate(required=not optional, req=req)
+    if auth is None or not conditions:  # optional=True, no session: conditions are refused
         return
     try:
         check_requirements(auth, **conditions)
     except PermissionDeniedError as exc:
-        log_failure(exc, path=request.path)
+        log_failure(exc, path=(req or _current_request()).path)
         raise
 
 
@@ -286,8 +308,9 @@ def _conditions(optional: bool, **given: str | None) -> dict[str, str]:
 
 def _protect_all() -> None:
     state = _state()
-    if not state.is_excluded(request.path) and not is_preflight(request.environ):
-        _authenticate(required=True)
+    req = _current_request()
+    if not state.is_excluded(req.path) and not is_preflight(req.environ):
+        _authenticate(required=True, state=state, req=req)
 
 
 def _handle_error(exc: ClerkGuardError) -> Response:
@@ -393,8 +416,9 @@ def protect_blueprint(
     conditions = _conditions(optional, role=role, permission=permission, feature=feature, plan=plan)
 
     def clerk_guard_protect_blueprint() -> None:
-        if not is_preflight(request.environ):
-            _authorize(optional, conditions)
+        req = _current_request()
+        if not is_preflight(req.environ):
+            _authorize(optional, conditions, req)
 
     blueprint.before_request(clerk_guard_protect_blueprint)
     return blueprint
@@ -409,6 +433,10 @@ def get_auth() -> SessionAuth | None:
 
     :raises RuntimeError: the extension is not registered on the current app.
     """
+    # The common case, a route the decorator or protect_all covered: one lookup on g.
+    cached = _current_g().get(_G_KEY, _UNCHECKED)
+    if cached is None or isinstance(cached, SessionAuth):
+        return cached
     return _authenticate(required=False)
 
 

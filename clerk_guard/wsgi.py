@@ -62,6 +62,8 @@ def header_lines(environ: Mapping[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _authorization_lines(value: str) -> list[str]:
+    if "," not in value:  # the common case: one line, one token; no split of a long value
+        return [value]
     pieces = value.split(",")
     if len(pieces) > 1 and any(_is_bearer(piece) for piece in pieces):
         return [piece.strip() for piece in pieces]
@@ -153,6 +155,11 @@ class ClerkGuardWSGIMiddleware:
         self.guard = guard
         self.excluded = ExcludedPaths(exclude, exclude_prefixes)
         self.required = required
+        # Without exclusions (and with is_excluded not overridden) no path can match: requests
+        # then skip the call.
+        self._may_exclude = bool(self.excluded.exact or self.excluded.prefixes) or (
+            type(self).is_excluded is not ClerkGuardWSGIMiddleware.is_excluded
+        )
         if warm_up:
             _warm(guard)
 
@@ -162,7 +169,9 @@ class ClerkGuardWSGIMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
-        if self.is_excluded(path) or (self.required and is_preflight(environ)):
+        if (self._may_exclude and self.is_excluded(path)) or (
+            self.required and is_preflight(environ)
+        ):
             environ[ENVIRON_KEY] = None
             return self.app(environ, start_response)
         authorization, cookies = header_lines(environ)

@@ -156,6 +156,63 @@ def test_header_lines_collects_every_line():
     assert header_lines(scope) == (["Bearer a", "Bearer b"], ["a=1", "b=\u00e9"])
 
 
+def test_header_lines_matches_names_in_any_case():
+    """Names are matched case-insensitively and whole: x-authorization or cookies are not ours."""
+    scope = {
+        "headers": [
+            (b"AUTHORIZATION", b"Bearer a"),
+            (b"x-authorization", b"Bearer x"),
+            (b"Authorization-Extra", b"Bearer y"),
+            (b"COOKIE", b"a=1"),
+            (b"cookies", b"b=2"),
+            (b"123", b"c=3"),
+        ]
+    }
+    assert header_lines(scope) == (["Bearer a"], ["a=1"])
+    assert header_lines({}) == ([], [])
+
+
+async def test_existing_scope_state_is_kept_and_missing_state_created(clerk_issuer, guard):
+    """The result goes into the server's scope["state"] dict, or a new one when there is none."""
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["state"])
+
+    async def receive():
+        return {"type": "http.request"}
+
+    async def send(message):
+        raise AssertionError("nothing is sent for a valid token")
+
+    headers = [(b"authorization", f"Bearer {clerk_issuer.mint(user_id='user_s')}".encode())]
+    middleware = ClerkGuardMiddleware(app, guard=guard)
+    shared = {"db": "pool"}
+    for scope in (
+        {"type": "http", "method": "GET", "path": "/me", "headers": headers, "state": shared},
+        {"type": "http", "method": "GET", "path": "/me", "headers": headers},
+    ):
+        await middleware(scope, receive, send)
+    assert seen[0] is shared
+    assert shared["db"] == "pool"
+    assert [state["clerk"].user_id for state in seen] == ["user_s", "user_s"]
+
+
+async def test_overridden_is_excluded_is_honoured(guard):
+    """A subclass's is_excluded decides even when no exclusions are configured."""
+
+    class Dynamic(ClerkGuardMiddleware):
+        def is_excluded(self, path):
+            return path.startswith("/open")
+
+    async with client(Dynamic(inner_app, guard=guard)) as c:
+        opened = await c.get("/open/x")
+        closed = await c.get("/me")
+    assert opened.status_code == 200
+    assert opened.json()["checked"] is False
+    assert closed.status_code == 401
+
+
 async def test_keys_unavailable_is_503(clerk_issuer, guard, transport):
     """When no key set can be loaded: 503 Service Unavailable with Retry-After."""
     transport.status_code = 500

@@ -509,6 +509,29 @@ def test_token_is_verified_once_per_request(make_app, clerk_issuer, monkeypatch)
     assert calls == [True]
 
 
+def test_optional_route_without_token_asks_the_guard_once(make_app, monkeypatch):
+    """On an optional route, get_auth() reuses the decorator's None instead of verifying again."""
+    app = make_app()
+    state = app.extensions["clerk_guard"]
+    calls = []
+    original = state.guard.authenticate
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("required"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(state.guard, "authenticate", counting)
+    assert app.test_client().get("/optional").get_json() == {"auth": None}
+    assert calls == [False]
+
+
+def test_get_auth_outside_a_request_raises(make_app):
+    """get_auth() outside a request raises RuntimeError, as Flask's globals do."""
+    make_app()
+    with pytest.raises(RuntimeError, match="Working outside of"):
+        get_auth()
+
+
 # protect_all and exclusions --------------------------------------------------------------------
 
 

@@ -391,6 +391,19 @@ def test_single_string_exclusion_is_one_path(inner, guard):
     assert app.excluded.exact == frozenset({"/health"})
 
 
+def test_overridden_is_excluded_is_honoured(inner, guard):
+    """A subclass's is_excluded decides even when no exclusions are configured."""
+
+    class Dynamic(ClerkGuardWSGIMiddleware):
+        def is_excluded(self, path):
+            return path.startswith("/open")
+
+    app = Dynamic(inner, guard=guard)
+    assert call(app, "/open/x").status_code == 200
+    assert inner.environ[ENVIRON_KEY] is None
+    assert call(app, "/me").status_code == 401
+
+
 def test_warm_up_fetches_keys_at_construction(inner, clerk_issuer, transport):
     """warm_up=True fetches the key set once, before any request."""
     app = ClerkGuardWSGIMiddleware(
