@@ -54,6 +54,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _EXTENSION_KEY = "clerk_guard"
 _G_KEY = "_clerk_guard_auth"
+# The per-request record of the result. g alone is not enough: it belongs to the application
+# context, which a request reuses when one is already pushed (``with app.app_context():`` around
+# test-client calls, or a context pushed at import under a single-threaded server), so a result
+# kept only on g would answer the next request.
+_ENVIRON_KEY = "clerk_guard.flask.auth"
 _UNCHECKED = object()
 
 # The functions behind Flask's context proxies (werkzeug's public ``_get_current_object``):
@@ -264,14 +269,13 @@ def _authenticate(
     # verification itself.
     if state is None:
         state = _state()
-    ctx_g = _current_g()
-    cached = ctx_g.get(_G_KEY, _UNCHECKED)
+    if req is None:
+        req = _current_request()
+    cached = req.environ.get(_ENVIRON_KEY, _UNCHECKED)
     if isinstance(cached, SessionAuth) or (cached is None and not required):
         return cached
     # Not checked yet, or checked as optional with no session: ask the guard (again), which
     # then raises with the exact reason (missing, or a pending session).
-    if req is None:
-        req = _current_request()
     authorization, cookies = header_lines(req.environ)
     try:
         auth = state.guard.authenticate(authorization, cookies, required=required)
@@ -279,7 +283,8 @@ def _authenticate(
         # Logged here, not in the handler, so apps that override the handler keep the log line.
         log_failure(exc, path=req.path)
         raise
-    setattr(ctx_g, _G_KEY, auth)
+    req.environ[_ENVIRON_KEY] = auth
+    setattr(_current_g(), _G_KEY, auth)  # where views and extensions may read it
     return auth
 
 
@@ -433,8 +438,8 @@ def get_auth() -> SessionAuth | None:
 
     :raises RuntimeError: the extension is not registered on the current app.
     """
-    # The common case, a route the decorator or protect_all covered: one lookup on g.
-    cached = _current_g().get(_G_KEY, _UNCHECKED)
+    # The common case, a route the decorator or protect_all covered: one lookup.
+    cached = _current_request().environ.get(_ENVIRON_KEY, _UNCHECKED)
     if cached is None or isinstance(cached, SessionAuth):
         return cached
     return _authenticate(required=False)

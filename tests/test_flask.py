@@ -532,6 +532,19 @@ def test_get_auth_outside_a_request_raises(make_app):
         get_auth()
 
 
+def test_result_does_not_outlive_its_request_in_a_shared_app_context(make_app, clerk_issuer):
+    """Requests that share one pushed app context (and so one g) are each verified anew."""
+    app = make_app()
+    client = app.test_client()
+    with app.app_context():
+        signed_in = client.get("/me", headers=bearer(clerk_issuer.mint(user_id="user_a")))
+        anonymous = client.get("/me")
+        lazy = client.get("/lazy")
+    assert signed_in.get_json()["auth"]["user_id"] == "user_a"
+    assert anonymous.status_code == 401
+    assert lazy.get_json() == {"auth": None}
+
+
 # protect_all and exclusions --------------------------------------------------------------------
 
 
