@@ -9,10 +9,10 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ._errors import TokenInvalidError
+from ._tokens import TokenSource
 
 __all__ = ["REVERIFICATION_PRESETS", "SessionAuth"]
 
-TokenSource = Literal["header", "cookie"]
 Scope = Literal["org", "user"]
 
 #: Clerk's named reverification levels: (minutes, level).

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from ._claims import SessionAuth, TokenSource
+from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._errors import (
     AuthenticationError,
@@ -20,7 +20,7 @@ from ._errors import (
     TokenMissingError,
 )
 from ._jwks import AsyncJWKSClient, JWKSClient, KeyStore
-from ._tokens import extract_token
+from ._tokens import TokenSource, extract_token
 from ._verify import ParsedToken, Verifier, fingerprint
 
 __all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements"]

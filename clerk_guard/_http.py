@@ -18,7 +18,7 @@ from ._errors import (
     TokenMissingError,
 )
 
-__all__ = ["ErrorResponse", "error_response", "forbidden"]
+__all__ = ["ErrorResponse", "error_response", "log_failure"]
 
 logger = logging.getLogger("clerk_guard")
 
@@ -91,13 +91,6 @@ def error_response(
         exc.code,
         debug,
         ("retry-after", str(retry_after)),
-    )
-
-
-def forbidden(debug: bool = False, *, path: str = "", detail: str = "") -> ErrorResponse:
-    """The 403 for a signed-in user who lacks a required role or permission."""
-    return error_response(
-        PermissionDeniedError(detail or FORBIDDEN_MESSAGE), path=path, debug=debug
     )
 
 

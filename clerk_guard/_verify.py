@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from ._claims import SessionAuth, TokenSource
+from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._errors import TokenInvalidError, TokenMissingError
-from ._tokens import MAX_TOKEN_LENGTH
+from ._tokens import MAX_TOKEN_LENGTH, TokenSource
 
 __all__ = ["ParsedToken", "Verifier", "fingerprint"]
 
