@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ._errors import TokenInvalidError
 from ._tokens import TokenSource
@@ -41,32 +40,39 @@ def _with_org_prefix(value: str) -> str:
     return "org:" + value
 
 
-def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _malformed(name)
-    return value
+_STRING_OR_NONE = frozenset({str, type(None)})
+_new_tuple = tuple.__new__
 
 
-_Scoped = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
-_NO_SCOPED: _Scoped = ((), (), ())
+def _malformed_string(named: tuple[tuple[str, object], ...]) -> TokenInvalidError:
+    """The error naming the first ``(name, value)`` whose value is neither a string nor absent."""
+    for name, value in named:
+        if type(value) not in _STRING_OR_NONE:
+            return _malformed(name)
+    raise AssertionError("every value is a string or absent")  # pragma: no cover
 
 
-def _split_scoped(value: Any, name: str) -> _Scoped:
-    """Split ``"o:a,u:b,ou:c"`` into (org entries, user entries, ``"o:"``/``"u:"`` names)."""
-    if value is None or value == "":
-        return _NO_SCOPED
-    if not isinstance(value, str):
-        raise _malformed(name)
-    return _split_scoped_text(value, name)
+_Shared = tuple[tuple[str, ...], tuple[str, ...], str | None, tuple[str, ...]]
 
 
-# The decoders below are pure functions of claim strings that repeat across the users of one
-# organization and plan, so they are memoised (bounded); malformed input raises every time.
-@functools.lru_cache(maxsize=512)
-def _split_scoped_text(value: str, name: str) -> _Scoped:
+# The claims below repeat across the users of one organization, role and plan, so their decoding
+# is memoised (bounded); malformed input raises every time (lru_cache keeps no exceptions).
+@functools.lru_cache(maxsize=1024)
+def _decode_shared(
+    fea: str | None, pla: str | None, role: str | None, per: str | None, fpm: str | None
+) -> _Shared:
+    """``(features, plans, org role, v2 permissions)`` from the ``fea`` and ``pla`` claims, the
+    role (``o.rol`` or ``org_role``) and the v2 ``o.per``/``o.fpm`` claims."""
+    org_features, features = _split_scoped(fea, "fea")
+    plans = _split_scoped(pla, "pla")[1]
+    permissions = _v2_permissions(per, fpm, org_features)
+    return features, plans, _with_org_prefix(role) if role else None, permissions
+
+
+def _split_scoped(value: str | None, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split ``"o:a,u:b,ou:c"`` into (org entries, ``"o:"``/``"u:"`` names)."""
+    if not value:
+        return (), ()
     org: list[str] = []
     user: list[str] = []
     for item in value.split(","):
@@ -78,26 +84,20 @@ def _split_scoped_text(value: str, name: str) -> _Scoped:
         if "u" in scope:
             user.append(entry)
     names = tuple(f"o:{entry}" for entry in org) + tuple(f"u:{entry}" for entry in user)
-    return tuple(org), tuple(user), names
+    return tuple(org), names
 
 
-def _v2_permissions(org: Mapping[str, Any], org_features: tuple[str, ...]) -> tuple[str, ...]:
+def _v2_permissions(
+    per: str | None, fpm: str | None, org_features: tuple[str, ...]
+) -> tuple[str, ...]:
     """Decode the compact ``o.per``/``o.fpm`` claims of session token v2.
 
     ``per`` lists permission names; ``fpm`` holds one integer per org-scoped feature of ``fea``,
     whose bit *j* (least significant first) grants ``org:<feature>:<per[j]>``. Anything that does
     not fit that shape fails closed: the token is rejected rather than guessed at.
     """
-    per, fpm = org.get("per"), org.get("fpm")
-    if per is None or fpm is None or per == "" or fpm == "":
+    if not per or not fpm:
         return ()
-    if not isinstance(per, str) or not isinstance(fpm, str):
-        raise _malformed("o.per/o.fpm")
-    return _decode_permissions(per, fpm, org_features)
-
-
-@functools.lru_cache(maxsize=512)
-def _decode_permissions(per: str, fpm: str, org_features: tuple[str, ...]) -> tuple[str, ...]:
     names = [name.strip() for name in per.split(",")]
     masks = fpm.split(",")
     if len(masks) > len(org_features) or not all(names):
@@ -116,11 +116,14 @@ def _decode_permissions(per: str, fpm: str, org_features: tuple[str, ...]) -> tu
     return tuple(permissions)
 
 
-@dataclasses.dataclass(frozen=True)
-class SessionAuth:
+class SessionAuth(NamedTuple):
     """A verified Clerk session: who is signed in, in which organization, with which rights.
 
-    Immutable. ``claims`` is the whole verified payload, read-only.
+    Immutable and typed. A named tuple rather than a dataclass: one is built for every new token
+    and kept in the verified-token cache, and a tuple costs a fraction of a dataclass in both
+    time and memory. ``claims`` is the whole verified payload, read-only. ``features`` and
+    ``plans`` are Clerk's scoped names (``"o:name"`` for the organization's, ``"u:name"`` for
+    the user's).
     """
 
     user_id: str
@@ -139,12 +142,8 @@ class SessionAuth:
     expires_at: float
     issued_at: float
     not_before: float | None
-    claims: Mapping[str, Any] = dataclasses.field(repr=False)
+    claims: Mapping[str, Any]
     token_source: TokenSource | None = None
-    _org_features: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)
-    _user_features: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)
-    _org_plans: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)
-    _user_plans: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_claims(
@@ -152,71 +151,96 @@ class SessionAuth:
     ) -> SessionAuth:
         """Build the result from verified claims (v1 or v2 session token).
 
-        The caller has already checked ``sub``, ``sid``, ``exp`` and ``iat``.
+        The caller has already checked ``sub``, ``sid``, ``exp`` and ``iat``. ``claims`` is kept
+        (read-only) as the result's ``claims``: pass a mapping nothing else will change.
 
         :raises TokenInvalidError: an organization, feature, plan, ``act`` or ``fva`` claim has a
             shape Clerk never issues.
         """
-        org_features, user_features, features = _split_scoped(claims.get("fea"), "fea")
-        org_plans, user_plans, plans = _split_scoped(claims.get("pla"), "pla")
-        org_claim = claims.get("o")
-        if claims.get("v") == 2 and org_claim is not None:
-            if not isinstance(org_claim, Mapping):
+        # This runs once per new token, a measurable share of a verification: one lookup per
+        # claim, no helper call for a plain string claim.
+        get = claims.get
+        status, party, issuer = get("sts"), get("azp"), get("iss")
+        fea, pla, org_claim = get("fea"), get("pla"), get("o")
+        per = fpm = None
+        if org_claim is not None and get("v") == 2:
+            if type(org_claim) is not dict and not isinstance(org_claim, Mapping):
                 raise _malformed("o")
-            org_id = _optional_str(org_claim, "id")
-            role = _optional_str(org_claim, "rol")
-            org_slug = _optional_str(org_claim, "slg")
-            permissions = _v2_permissions(org_claim, org_features)
+            org_get = org_claim.get
+            org_id, role, org_slug = org_get("id"), org_get("rol"), org_get("slg")
+            per, fpm = org_get("per"), org_get("fpm")
+            permissions: tuple[str, ...] = ()
         else:
-            org_id = _optional_str(claims, "org_id")
-            role = _optional_str(claims, "org_role")
-            org_slug = _optional_str(claims, "org_slug")
-            raw_permissions = claims.get("org_permissions") or ()
+            org_id, role, org_slug = get("org_id"), get("org_role"), get("org_slug")
+            raw_permissions = get("org_permissions") or ()
             if not isinstance(raw_permissions, (list, tuple)) or not all(
                 isinstance(p, str) for p in raw_permissions
             ):
                 raise _malformed("org_permissions")
             permissions = tuple(raw_permissions)
-        actor = claims.get("act")
-        if actor is not None and not isinstance(actor, Mapping):
+        # The string claims, one set operation for all: each a string or absent.
+        types = {
+            type(status),
+            type(party),
+            type(issuer),
+            type(fea),
+            type(pla),
+            type(org_id),
+            type(role),
+            type(org_slug),
+            type(per),
+            type(fpm),
+        }
+        if not types <= _STRING_OR_NONE:
+            strings = (status, party, issuer, fea, pla, org_id, role, org_slug, per, fpm)
+            names = ("sts", "azp", "iss", "fea", "pla", "org id", "org role", "org slug")
+            raise _malformed_string(tuple(zip((*names, "o.per", "o.fpm"), strings, strict=True)))
+        features, plans, org_role, v2_permissions = _decode_shared(fea, pla, role, per, fpm)
+        actor = get("act")
+        if actor is not None and type(actor) is not dict and not isinstance(actor, Mapping):
             raise _malformed("act")
-        fva = claims.get("fva")
+        fva = get("fva")
         if fva is not None:
             if (
                 not isinstance(fva, (list, tuple))
                 or len(fva) != 2
-                or not all(type(age) is int for age in fva)
+                or type(fva[0]) is not int
+                or type(fva[1]) is not int
             ):
                 raise _malformed("fva")
             fva = (fva[0], fva[1])
-        # Built straight into the instance dict: a frozen dataclass's __init__ costs a
-        # object.__setattr__ call per field, a measurable share of a verification.
-        auth = object.__new__(cls)
-        auth.__dict__.update(
-            user_id=claims["sub"],
-            session_id=claims["sid"],
-            session_status=_optional_str(claims, "sts"),
-            actor=MappingProxyType(dict(actor)) if actor is not None else None,
-            org_id=org_id,
-            org_role=_with_org_prefix(role) if role else None,
-            org_slug=org_slug,
-            org_permissions=permissions,
-            features=features,
-            plans=plans,
-            factor_verification_age=fva,
-            authorized_party=_optional_str(claims, "azp"),
-            issuer=_optional_str(claims, "iss"),
-            expires_at=claims["exp"],
-            issued_at=claims["iat"],
-            not_before=claims.get("nbf"),
-            claims=MappingProxyType(dict(claims)),
-            token_source=token_source,
-            _org_features=org_features,
-            _user_features=user_features,
-            _org_plans=org_plans,
-            _user_plans=user_plans,
+        return _new_tuple(
+            cls,
+            (
+                claims["sub"],
+                claims["sid"],
+                status,
+                MappingProxyType(dict(actor)) if actor is not None else None,
+                org_id,
+                org_role,
+                org_slug,
+                permissions or v2_permissions,
+                features,
+                plans,
+                fva,
+                party,
+                issuer,
+                claims["exp"],
+                claims["iat"],
+                get("nbf"),
+                MappingProxyType(claims),
+                token_source,
+            ),
         )
-        return auth
+
+    def __repr__(self) -> str:
+        # Without the claims, which repeat the rest at length.
+        fields = ", ".join(
+            f"{name}={value!r}"
+            for name, value in zip(self._fields, self, strict=True)
+            if name != "claims"
+        )
+        return f"SessionAuth({fields})"
 
     def has(
         self,
@@ -238,8 +262,8 @@ class SessionAuth:
         """
         results = [
             self._check_org(role, permission),
-            self._check_scoped(feature, self._org_features, self._user_features),
-            self._check_scoped(plan, self._org_plans, self._user_plans),
+            self._check_scoped(feature, self.features),
+            self._check_scoped(plan, self.plans),
             self._check_reverification(reverification),
         ]
         given = [result for result in results if result is not None]
@@ -255,20 +279,18 @@ class SessionAuth:
         return permission is None or _with_org_prefix(permission) in self.org_permissions
 
     @staticmethod
-    def _check_scoped(
-        value: str | None, org: tuple[str, ...], user: tuple[str, ...]
-    ) -> bool | None:
+    def _check_scoped(value: str | None, names: tuple[str, ...]) -> bool | None:
         if value is None:
             return None
         if not value:
             return False
         scope_name, sep, name = value.partition(":")
         if not sep:
-            return value in org or value in user
+            return f"o:{value}" in names or f"u:{value}" in names
         scope = _SCOPES.get(scope_name)
         if scope is None or not name:
             return False
-        return name in (org if scope == "org" else user)
+        return f"{'o' if scope == 'org' else 'u'}:{name}" in names
 
     def _check_reverification(self, value: str | Mapping[str, Any] | None) -> bool | None:
         if value is None:

@@ -3,9 +3,9 @@
 The diagnosis walks the very objects the middleware uses, in the order they run: the token is
 found with :meth:`Guard.extract`, split and its header checked with :meth:`Verifier.parse`, its key
 looked up with the guard's :class:`JWKSClient` (or the configured PEM key), its signature checked
-with :meth:`Verifier.verify_signature`, then every entry of :attr:`Verifier.claim_checks` in
-order. Finally :meth:`Guard.authenticate` runs on the same input and gives the verdict, so the
-doctor can never accept what the middleware would refuse.
+with :meth:`Verifier.verified_claims`, then the checks of :data:`CLAIM_CHECKS` in order, with
+:meth:`Verifier.check_claims`. Finally :meth:`Guard.authenticate` runs on the same input and gives
+the verdict, so the doctor can never accept what the middleware would refuse.
 
 The header and claims are also decoded leniently for display, before and whatever the checks
 say: they are shown, never trusted.
@@ -29,7 +29,14 @@ from ._errors import AuthenticationError, ClerkGuardError, TokenMissingError
 from ._guard import Guard
 from ._http import error_response
 from ._tokens import MAX_TOKEN_LENGTH, parse_cookies
-from ._verify import fingerprint
+from ._verify import (
+    CLAIM_CHECKS,
+    ISSUER_AND_PARTIES,
+    LIFETIME,
+    REQUIRED_CLAIMS,
+    SESSION_STATUS,
+    fingerprint,
+)
 
 __all__ = [
     "Check",
@@ -314,7 +321,7 @@ def _explain_missing(ctx: _Context) -> tuple[str, str]:
 
 
 def _explain_malformed(ctx: _Context) -> tuple[str, str]:
-    if ctx.step == "required claims":
+    if ctx.step == REQUIRED_CLAIMS:
         missing_sid = ctx.claims is not None and not _claim(ctx, "sid")
         cause = ctx.error.message
         if missing_sid:
@@ -777,7 +784,7 @@ _CHECK_SESSION = "session claims"
 
 def check_names(guard: Guard) -> list[str]:
     """Every check ``doctor`` reports, in the order the middleware runs them."""
-    claim_names = [name for name, _ in guard.verifier.claim_checks]
+    claim_names = [name for name, _ in CLAIM_CHECKS]
     return [
         _CHECK_EXTRACT,
         _CHECK_FORMAT,
@@ -791,35 +798,31 @@ def check_names(guard: Guard) -> list[str]:
 def _passed_detail(name: str, claims: Mapping[str, Any], config: GuardConfig, now: float) -> str:
     """What a passing claim check saw, in a few words.
 
-    Keyed by the names in :attr:`Verifier.claim_checks`; a check added there later simply gets
+    Keyed by the names in :data:`CLAIM_CHECKS`; a check added there later simply gets
     no detail here until it is described.
     """
-    if name == "not expired (exp)":
-        return relative_time("exp", claims["exp"], now)
-    if name == "issued in the past (iat)":
-        return relative_time("iat", claims["iat"], now)
-    if name == "active (nbf)":
+    if name == REQUIRED_CLAIMS:
+        return f"sub {claims.get('sub')}, sid {claims.get('sid')}: a user's session token"
+    if name == LIFETIME:
         nbf = claims.get("nbf")
-        return relative_time("nbf", nbf, now) if _is_number(nbf) else "no nbf claim"
-    if name == "issuer (iss)":
+        times = [relative_time("exp", claims["exp"], now), relative_time("iat", claims["iat"], now)]
+        return ", ".join(times + ([relative_time("nbf", nbf, now)] if _is_number(nbf) else []))
+    if name == ISSUER_AND_PARTIES:
         if config.resolved_issuer is None:
-            return "not checked: no issuer configured (set a publishable key or CLERK_ISSUER)"
-        return f"{claims.get('iss')} is this instance"
-    if name == "authorized party (azp)":
+            issuer = "iss not checked: no issuer configured (set a publishable key or CLERK_ISSUER)"
+        else:
+            issuer = f"iss {claims.get('iss')} is this instance"
         if not config.authorized_parties:
-            return (
-                "not checked: no authorized parties configured (set CLERK_AUTHORIZED_PARTIES "
-                "in production)"
+            party = (
+                "azp not checked: no authorized parties configured (set "
+                "CLERK_AUTHORIZED_PARTIES in production)"
             )
-        return f"{claims.get('azp')} is allowed"
-    if name == "audience (aud)":
-        return "not checked: no audience configured" if not config.audience else "matches"
-    if name == "session status (sts)":
+        else:
+            party = f"azp {claims.get('azp')} is allowed"
+        audience = "aud matches" if config.audience else "no audience configured"
+        return f"{issuer}; {party}; {audience}"
+    if name == SESSION_STATUS:
         return f"sts {claims.get('sts')!r}" if "sts" in claims else "no sts claim"
-    if name == "required claims":
-        return f"sub {claims.get('sub')}, sid {claims.get('sid')}"
-    if name == "session token type":
-        return "a user's session token, not a machine token"
     return ""
 
 
@@ -953,8 +956,7 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
         run.passed(_CHECK_KEY, f"kid {parsed.kid} from {guard.jwks.url} ({key.key_size}-bit RSA)")
 
     try:
-        verifier.verify_signature(parsed, key)
-        claims = verifier.decode_payload(parsed)
+        claims = verifier.verified_claims(parsed, key)
     except AuthenticationError as exc:
         run.failed(_CHECK_SIGNATURE, exc)
         run.skipped(rest[3:], "not run: claims are only read from a verified token")
@@ -963,18 +965,35 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
     run.claims = claims
 
     # Claims are trusted now: run every claim check, so one report shows every problem. The
-    # middleware stops at the first failure; the verdict's code is that one.
+    # middleware stops at the first failure (the verdict's code is that one); here the same
+    # method resumes after each failing check.
+    names = [name for name, _ in CLAIM_CHECKS]
     any_failed = False
-    for name, check in verifier.claim_checks:
+    first = 0
+    while first < len(names):
         try:
-            check(claims, run.now)
+            verifier.check_claims(claims, run.now, first)
         except ClerkGuardError as exc:
-            run.failed(name, exc)
+            at = next(
+                (
+                    i
+                    for i, (_, codes) in enumerate(CLAIM_CHECKS)
+                    if i >= first and exc.code in codes
+                ),
+                first,
+            )
+            for name in names[first:at]:
+                run.passed(name, _passed_detail(name, claims, config, run.now))
+            run.failed(names[at], exc)
             any_failed = True
-        except (KeyError, TypeError, AttributeError):
-            run.skipped([name], "not run: needs the required claims")
+            first = at + 1
+        except (KeyError, TypeError):  # the lifetime check, after the required claims failed
+            run.skipped(names[first : first + 1], "not run: needs the required claims")
+            first += 1
         else:
-            run.passed(name, _passed_detail(name, claims, config, run.now))
+            for name in names[first:]:
+                run.passed(name, _passed_detail(name, claims, config, run.now))
+            break
     if any_failed:
         run.skipped([_CHECK_SESSION], "not run: a claim check failed")
         return

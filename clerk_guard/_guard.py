@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
@@ -21,44 +20,41 @@ from ._errors import (
 )
 from ._jwks import AsyncJWKSClient, JWKSClient, KeyStore
 from ._tokens import TokenSource, extract_token
-from ._verify import ParsedToken, Verifier, fingerprint
+from ._verify import Verifier, fingerprint
 
 __all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements"]
 
 
-class _TokenCache:
+class _TokenCache(OrderedDict[str, SessionAuth]):
     """A bounded LRU of verified tokens: a repeat costs a lookup plus the time checks.
 
-    Entries hold the result and its time claims; a hit is re-checked against the clock, so a
-    cached token is never accepted past ``exp``. Only successes are stored.
+    Entries hold the result, whose time claims a hit is re-checked against, so a cached token is
+    never accepted past ``exp``. Only successes are stored. A lookup is ``get()``, the ordered
+    dict's own (atomic, no Python frame: it runs for every request); the writes take the lock.
     """
 
     def __init__(self, size: int) -> None:
+        super().__init__()
         self.size = size
-        self._entries: OrderedDict[str, SessionAuth] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> SessionAuth | None:
+    def touch(self, token: str) -> None:
+        """Mark a hit as recently used."""
         with self._lock:
-            auth = self._entries.get(token)
-            if auth is not None:
-                self._entries.move_to_end(token)
-            return auth
+            if token in self:  # another thread may have evicted it since the lookup
+                self.move_to_end(token)
 
     def put(self, token: str, auth: SessionAuth) -> None:
         if self.size == 0:
             return
         with self._lock:
-            self._entries[token] = auth
-            if len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self[token] = auth
+            if len(self) > self.size:
+                self.popitem(last=False)
 
     def discard(self, token: str) -> None:
         with self._lock:
-            self._entries.pop(token, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+            self.pop(token, None)
 
 
 class _BaseGuard:
@@ -105,9 +101,11 @@ class _BaseGuard:
         return found, self._cached(*found)
 
     def _cached(self, token: str, source: TokenSource | None) -> SessionAuth | None:
-        auth = self.token_cache.get(token)
+        cache = self.token_cache
+        auth = cache.get(token)
         if auth is None:
             return None
+        cache.touch(token)
         now, leeway = self.config.clock(), self._leeway
         nbf = auth.not_before
         if (
@@ -118,23 +116,7 @@ class _BaseGuard:
             self.token_cache.discard(token)
             return None  # verify again, which raises with the precise reason
         if auth.token_source != source:
-            auth = dataclasses.replace(auth, token_source=source)
-        return auth
-
-    def _parse(self, token: str, source: TokenSource | None) -> ParsedToken:
-        try:
-            return self.verifier.parse(token)
-        except AuthenticationError as exc:
-            raise _annotated(exc, token, source) from None
-
-    def _finish(
-        self, parsed: ParsedToken, key: RSAPublicKey, source: TokenSource | None
-    ) -> SessionAuth:
-        try:
-            auth = self.verifier.finish(parsed, key, source)
-        except AuthenticationError as exc:
-            raise _annotated(exc, parsed.token, source) from None
-        self.token_cache.put(parsed.token, auth)
+            auth = auth._replace(token_source=source)
         return auth
 
 
@@ -184,15 +166,16 @@ class Guard(_BaseGuard):
         return auth if auth is not None else self._verify_new(token, source)
 
     def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
-        parsed = self._parse(token, source)
-        key = self.config.public_key
-        if self.jwks is not None:
-            try:
-                key = self.jwks.get_key(parsed.kid)
-            except AuthenticationError as exc:
-                raise _annotated(exc, token, source) from None
-        assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
-        return self._finish(parsed, key, source)
+        verifier = self.verifier
+        try:
+            parsed = verifier.parse(token)
+            key = self.config.public_key if self.jwks is None else self.jwks.get_key(parsed.kid)
+            assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
+            auth = verifier.finish(parsed, key, source)
+        except AuthenticationError as exc:
+            raise _annotated(exc, token, source) from None
+        self.token_cache.put(token, auth)
+        return auth
 
     def authenticate(
         self, authorization: Sequence[str], cookies: Iterable[str], *, required: bool = True
@@ -255,15 +238,19 @@ class AsyncGuard(_BaseGuard):
         return auth if auth is not None else await self._verify_new(token, source)
 
     async def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
-        parsed = self._parse(token, source)
-        key = self.config.public_key
-        if self.jwks is not None:
-            try:
+        verifier = self.verifier
+        try:
+            parsed = verifier.parse(token)
+            if self.jwks is None:
+                key = self.config.public_key
+            else:
                 key = await self.jwks.get_key(parsed.kid)
-            except AuthenticationError as exc:
-                raise _annotated(exc, token, source) from None
-        assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
-        return self._finish(parsed, key, source)
+            assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
+            auth = verifier.finish(parsed, key, source)
+        except AuthenticationError as exc:
+            raise _annotated(exc, token, source) from None
+        self.token_cache.put(token, auth)
+        return auth
 
     async def authenticate(
         self, authorization: Sequence[str], cookies: Iterable[str], *, required: bool = True

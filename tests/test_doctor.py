@@ -13,6 +13,7 @@ import pytest
 from clerk_guard import ClerkGuardError, Guard, GuardConfig
 from clerk_guard._cli import main
 from clerk_guard._doctor import check_names, diagnose, in_words, relative_time, render_text
+from clerk_guard._verify import CLAIM_CHECKS
 from clerk_guard.testing import LocalIssuer
 from tests._servers import free_port
 
@@ -101,7 +102,7 @@ def test_report_structure_is_stable(capsys, clerk_issuer):
         assert set(check) == {"name", "ok", "status", "code", "detail", "cause", "fix"}
     with Guard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem)) as guard:
         names = check_names(guard)
-        claim_names = [name for name, _ in guard.verifier.claim_checks]
+        claim_names = [name for name, _ in CLAIM_CHECKS]
     assert [check["name"] for check in report["checks"]] == names
     assert names[4:-1] == claim_names
     assert report["config"]["key_source"] == "jwt_key"
@@ -118,7 +119,7 @@ def test_text_report_shows_decoded_parts_but_never_the_token(capsys, clerk_issue
     assert token.split(".")[2] not in out
     assert '"sub": "user_2test"' in out
     assert "expired 2 min 12 s ago" in out
-    assert "FAIL  not expired (exp)" in out
+    assert "FAIL  lifetime (exp, nbf, iat)" in out
     assert "Verdict: REJECTED [token-expired]" in out
 
 
@@ -141,7 +142,7 @@ def test_expired(capsys, clerk_issuer):
     code, report, _ = doctor(capsys, *pem_flags(clerk_issuer), token)
     assert code == 1
     check = failure(report)
-    assert (check["name"], check["code"]) == ("not expired (exp)", "token-expired")
+    assert (check["name"], check["code"]) == ("lifetime (exp, nbf, iat)", "token-expired")
     assert "expired 2 min 12 s ago" in check["cause"]
     assert "getToken()" in check["fix"]
     assert "clock" in check["fix"]
@@ -255,7 +256,7 @@ def test_audience_mismatch(capsys, clerk_issuer):
 @pytest.mark.parametrize(
     ("mint_kwargs", "step", "words"),
     [
-        ({"user_id": "mch_2machine"}, "session token type", "machine token"),
+        ({"user_id": "mch_2machine"}, "required claims (sub, sid, exp, iat)", "machine token"),
         ({"headers": {"typ": "at+jwt"}}, "token format and header", "OAuth access token"),
     ],
     ids=["machine-sub", "oauth-typ"],
@@ -275,7 +276,10 @@ def test_template_token_without_sid(capsys, clerk_issuer):
     """A token without sid is recognised as a JWT template token, not a session token."""
     code, report, _ = doctor(capsys, *pem_flags(clerk_issuer), clerk_issuer.mint(now=NOW, sid=None))
     check = failure(report)
-    assert (check["name"], check["code"]) == ("required claims", "token-invalid")
+    assert (check["name"], check["code"]) == (
+        "required claims (sub, sid, exp, iat)",
+        "token-invalid",
+    )
     assert "JWT template" in check["cause"]
     assert "without a template" in check["fix"]
 

@@ -149,6 +149,20 @@ def test_bad_payload_json_rejected(payload):
     assert reason(raw_token(b'{"alg":"RS256","typ":"JWT"}', payload)) == "token-invalid"
 
 
+def test_payload_with_data_after_the_object_rejected():
+    """Anything after the JSON object, even another object, is token-invalid."""
+    payload = json.dumps(claims()).encode()
+    for tail in (b" x", b"{}", b"\x00"):
+        assert reason(raw_token(b'{"alg":"RS256"}', payload + tail)) == "token-invalid"
+
+
+def test_json_whitespace_accepted():
+    """Whitespace around and inside the JSON is valid JSON: header and payload still verify."""
+    header = b' \n{ "alg" : "RS256" }\t'
+    payload = b"\r\n " + json.dumps(claims(), indent=2).encode() + b" \n"
+    assert guard().verify(raw_token(header, payload)).user_id == "user_1"
+
+
 @pytest.mark.parametrize("alg", ["HS256", "none", "RS512", "ES256", "PS256", None, ["RS256"]])
 def test_algorithm_other_than_rs256_rejected(alg):
     """Only RS256 is accepted; every other alg, or none, is token-invalid-algorithm."""
@@ -278,7 +292,9 @@ def test_issuer_not_checked_when_unknown():
     assert guard(issuer=None).verify(token(iss="https://anything.test")).user_id
 
 
-@pytest.mark.parametrize("azp", ["https://evil.example", None, "https://app.example.test/"])
+@pytest.mark.parametrize(
+    "azp", ["https://evil.example", None, "https://app.example.test/", ["https://app.example.test"]]
+)
 def test_authorized_parties(azp):
     """With authorized_parties set, azp must be present and equal one entry."""
     parties = ["https://app.example.test", "https://admin.example.test"]
