@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -29,20 +30,15 @@ class _TokenCache(OrderedDict[str, SessionAuth]):
     """A bounded LRU of verified tokens: a repeat costs a lookup plus the time checks.
 
     Entries hold the result, whose time claims a hit is re-checked against, so a cached token is
-    never accepted past ``exp``. Only successes are stored. A lookup is ``get()``, the ordered
-    dict's own (atomic, no Python frame: it runs for every request); the writes take the lock.
+    never accepted past ``exp``. Only successes are stored. A hit is ``get()`` then
+    ``move_to_end()``, the ordered dict's own methods (each atomic, no Python frame: they run
+    for every request); storing (insert, then evict the oldest) takes the lock.
     """
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
         self._lock = threading.Lock()
-
-    def touch(self, token: str) -> None:
-        """Mark a hit as recently used."""
-        with self._lock:
-            if token in self:  # another thread may have evicted it since the lookup
-                self.move_to_end(token)
 
     def put(self, token: str, auth: SessionAuth) -> None:
         if self.size == 0:
@@ -67,23 +63,18 @@ class _BaseGuard:
         self.verifier = Verifier(config)
         self.token_cache = _TokenCache(config.token_cache_size)
         self._leeway = config.leeway
-        self._production = (config.publishable_key or "").startswith("pk_live_")
-
-    def extract(
-        self, authorization: Sequence[str], cookies: Iterable[str]
-    ) -> tuple[str, TokenSource] | None:
-        """The token and where it came from, or ``None``: see DESIGN §3.
-
-        :raises TokenInvalidError: a malformed or duplicated ``Authorization`` header.
-        """
-        config = self.config
-        return extract_token(
-            authorization,
-            cookies,
+        self._clock = config.clock
+        #: ``extract(authorization, cookies)``: the token and where it came from, or ``None``
+        #: (DESIGN §3); raises :class:`TokenInvalidError` for a malformed or duplicated
+        #: ``Authorization`` header. :func:`extract_token` with this configuration's cookie
+        #: rules, bound once (a partial: no Python frame of its own on every request).
+        self.extract: Callable[[Sequence[str], Iterable[str]], tuple[str, TokenSource] | None]
+        self.extract = functools.partial(
+            extract_token,
             suffix=config.cookie_suffix,
             frontend_api=config.frontend_api,
-            production=self._production,
-            now=config.clock(),
+            production=(config.publishable_key or "").startswith("pk_live_"),
+            clock=config.clock,
         )
 
     def _lookup(
@@ -93,6 +84,14 @@ class _BaseGuard:
 
         :raises TokenMissingError: no token and ``required``.
         """
+        if len(authorization) == 1 and authorization[0].startswith("Bearer "):
+            # The usual request: one "Bearer <token>" line, a token verified before. The cache
+            # holds verified tokens only, none with whitespace, so a hit on what follows
+            # "Bearer " means the line is exactly that, and extraction would find that token.
+            token = authorization[0][7:]
+            auth = self._cached(token, "header")
+            if auth is not None:
+                return (token, "header"), auth
         found = self.extract(authorization, cookies)
         if found is None:
             if required:
@@ -105,8 +104,11 @@ class _BaseGuard:
         auth = cache.get(token)
         if auth is None:
             return None
-        cache.touch(token)
-        now, leeway = self.config.clock(), self._leeway
+        try:
+            cache.move_to_end(token)  # recently used; atomic, as get() is
+        except KeyError:
+            pass  # another thread evicted it since the lookup
+        now, leeway = self._clock(), self._leeway
         nbf = auth.not_before
         if (
             auth.expires_at <= now - leeway
@@ -259,6 +261,12 @@ class AsyncGuard(_BaseGuard):
         found, auth = self._lookup(authorization, cookies, required)
         if auth is not None or found is None:
             return auth
+        return await self._verify_found(found, required)
+
+    async def _verify_found(
+        self, found: tuple[str, TokenSource], required: bool
+    ) -> SessionAuth | None:
+        """The rest of :meth:`authenticate` when :meth:`_lookup` found a token not cached."""
         try:
             return await self._verify_new(*found)
         except TokenMissingError:

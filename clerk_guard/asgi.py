@@ -261,12 +261,9 @@ class ClerkGuardMiddleware:
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-        scope[GUARD_KEY] = self.guard
-        path: str = scope.get("path") or "/"
-        if scope.get("root_path"):
-            path = route_path(scope)
+        scope[GUARD_KEY] = guard = self.guard
         if (
-            (self._may_exclude and self.is_excluded(path))
+            (self._may_exclude and self.is_excluded(route_path(scope)))
             # Only an OPTIONS request can be a preflight: skip the header scan otherwise.
             or (self.required and scope.get("method") == "OPTIONS" and is_preflight(scope))
         ):
@@ -275,9 +272,13 @@ class ClerkGuardMiddleware:
             return
         authorization, cookies = header_lines(scope)
         try:
-            auth = await self.guard.authenticate(authorization, cookies, required=self.required)
+            # AsyncGuard.authenticate() in two steps, so that a cached token (most requests)
+            # costs no coroutine.
+            found, auth = guard._lookup(authorization, cookies, self.required)
+            if auth is None and found is not None:
+                auth = await guard._verify_found(found, self.required)
         except ClerkGuardError as exc:
-            error = error_response(exc, path=path, debug=self._debug)
+            error = error_response(exc, path=route_path(scope), debug=self._debug)
             if kind == "websocket":
                 await close_websocket(receive, send, error)
             else:

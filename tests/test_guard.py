@@ -42,6 +42,25 @@ def test_authenticate_header_and_cookie(clerk_issuer, pem_guard):
     assert pem_guard.authenticate([], [f"a=b; __session={token}"]).token_source == "cookie"
 
 
+def test_cached_token_keeps_the_extraction_rules(clerk_issuer, pem_guard):
+    """A token answered from the cache is found by the same rules as a new one: the shortcut
+    for "Bearer <token>" lines never accepts a line the extraction would refuse."""
+    token = clerk_issuer.mint(now=pem_guard.clock.now)
+    assert pem_guard.authenticate([], [f"__session={token}"]).token_source == "cookie"
+    assert len(pem_guard.token_cache) == 1
+    for line in (f"Bearer {token}", f"bearer  {token} ", token):
+        assert pem_guard.authenticate([line], []).token_source == "header"
+    refused = {
+        (f"Bearer {token} x",): "authorization-header-malformed",
+        (f"Bearer {token}", f"Bearer {token}"): "authorization-header-duplicated",
+    }
+    for lines, code in refused.items():
+        with pytest.raises(TokenInvalidError) as info:
+            pem_guard.authenticate(list(lines), [f"__session={token}"])
+        assert info.value.code == code
+    assert len(pem_guard.token_cache) == 1
+
+
 def test_authenticate_missing(pem_guard):
     """No token: TokenMissingError when required, None when optional."""
     with pytest.raises(TokenMissingError) as info:

@@ -61,7 +61,11 @@ def test_random_header_lines(authorization, cookies):
     """Any Authorization/Cookie lines give a token, None, or our own error."""
     try:
         found = extract_token(
-            authorization, cookies, suffix="abcdefgh", frontend_api="clerk.props.test", now=NOW
+            authorization,
+            cookies,
+            suffix="abcdefgh",
+            frontend_api="clerk.props.test",
+            clock=lambda: NOW,
         )
     except ClerkGuardError:
         return

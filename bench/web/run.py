@@ -9,7 +9,8 @@ Run from the repository root (needs ``wrk``: ``apt-get install -y wrk``)::
                                              # section of bench/README.md
     python bench/web/run.py --profile starlette-guard   # where a variant's time goes (py-spy)
 
-Every variant is one server process (uvicorn or gunicorn, one worker) on 127.0.0.1 serving
+Every variant is one server process (uvicorn, with uvloop and httptools or pure Python, or
+gunicorn's default sync worker; one worker) on 127.0.0.1 serving
 ``GET /me`` (apps in ``bench/web/apps/``), loaded by ``wrk`` on the same machine with a fixed
 number of connections. The harness mints the tokens, serves the key set from a real loopback
 JWKS server (``clerk_guard.testing.JWKSServer``) and starts and stops every server itself; each
@@ -72,7 +73,10 @@ END = "<!-- web:end -->"
 README_INTRO = (
     "# Benchmarks\n\n"
     "Each section says how to reproduce its numbers. The machine these ran on is shared and noisy: "
-    "compare ratios measured in the same run, not absolute rates.\n"
+    "compare ratios measured in the same run, not absolute rates.\n\n"
+    'Setup, from the repository root: `pip install -e ".[bench]"` (the libraries compared '
+    "against, `uvicorn[standard]`, gunicorn, py-spy) and, for the web benchmark, `wrk` "
+    "(`apt-get install -y wrk`).\n"
 )
 COMMAND = "python bench/web/run.py --write"
 
@@ -89,7 +93,11 @@ UNIQUE_TOKENS = 60_000
 QUICK_ROUNDS, QUICK_DURATION, QUICK_TOKENS = 1, 2.0, 8_000
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-GUNICORN_THREADS = 4
+#: uvicorn's two stacks: ``standard`` is what ``pip install "uvicorn[standard]"`` (and
+#: ``fastapi[standard]``) runs, uvloop and httptools; ``pure`` is plain ``pip install uvicorn``.
+UVICORN_STACKS = {"standard": ("uvloop", "httptools"), "pure": ("asyncio", "h11")}
+#: gunicorn's default worker: one request at a time, one connection per request.
+GUNICORN_ARGS = ("--workers", "1", "--worker-class", "sync")
 
 # Targets (issues 3, 4 and 5): (group, variant, reference, minimum ratio, label); a minimum of
 # None is a comparison reported without a verdict.
@@ -102,6 +110,27 @@ TARGETS: tuple[tuple[str, str, str, float | None, str], ...] = (
         "starlette-sdk",
         3.0,
         "Starlette: clerk-guard vs clerk-backend-api",
+    ),
+    (
+        "asgi-pure",
+        "starlette-guard",
+        "starlette-bare",
+        0.85,
+        "pure-Python uvicorn: Starlette + clerk-guard, repeated token",
+    ),
+    (
+        "asgi-pure",
+        "starlette-guard-unique",
+        "starlette-bare",
+        0.5,
+        "pure-Python uvicorn: Starlette + clerk-guard, unique",
+    ),
+    (
+        "asgi-pure",
+        "starlette-guard",
+        "starlette-sdk",
+        3.0,
+        "pure-Python uvicorn: Starlette, clerk-guard vs clerk-backend-api",
     ),
     ("flask", "flask-guard", "flask-bare", 0.9, "Flask + clerk-guard, repeated token"),
     ("flask", "flask-guard", "flask-sdk", 2.0, "Flask: clerk-guard vs clerk-backend-api"),
@@ -165,6 +194,7 @@ class Variant:
     factory: bool = False
     lifespan: str = "on"
     env: tuple[tuple[str, str], ...] = ()
+    stack: str = "standard"  # uvicorn only: a key of UVICORN_STACKS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,18 +207,16 @@ class Group:
     variants: tuple[Variant, ...]
 
 
-def _uvicorn_choice() -> tuple[str, str]:
-    """uvicorn's ``--loop`` and ``--http``: uvloop and httptools when installed."""
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return loop, parser
+def uvicorn_note(stack: str) -> str:
+    loop, http = UVICORN_STACKS[stack]
+    return f"uvicorn, 1 process, `--loop {loop} --http {http} --no-access-log`"
+
+
+GUNICORN_NOTE = "gunicorn, 1 worker, its default `sync` worker class"
 
 
 def groups() -> dict[str, Group]:
     """Every framework group, by key."""
-    loop, parser = _uvicorn_choice()
-    uvicorn_note = f"uvicorn, 1 process, `--loop {loop} --http {parser} --no-access-log`"
-    gunicorn_note = f"gunicorn, 1 worker, `-k gthread --threads {GUNICORN_THREADS}`"
     asgi = "apps.asgi_apps:"
     flask = "apps.flask_apps:create_app('{}')"
 
@@ -230,79 +258,92 @@ def groups() -> dict[str, Group]:
             ),
         )
 
+    asgi_variants = (
+        Variant(
+            "starlette-bare",
+            "bare Starlette (ceiling)",
+            "uvicorn",
+            asgi + "starlette_bare",
+            authenticated=False,
+            factory=True,
+        ),
+        Variant(
+            "starlette-guard",
+            "Starlette + `ClerkGuardMiddleware`, repeated token",
+            "uvicorn",
+            asgi + "starlette_guard",
+            factory=True,
+        ),
+        Variant(
+            "starlette-guard-unique",
+            "Starlette + `ClerkGuardMiddleware`, unique tokens",
+            "uvicorn",
+            asgi + "starlette_guard",
+            tokens="unique",
+            factory=True,
+        ),
+        Variant(
+            "starlette-sdk",
+            "Starlette + clerk-backend-api `authenticate_request_async`, repeated",
+            "uvicorn",
+            asgi + "starlette_clerk_sdk",
+            factory=True,
+        ),
+        Variant(
+            "fastapi-bare",
+            "bare FastAPI",
+            "uvicorn",
+            asgi + "fastapi_bare",
+            authenticated=False,
+            factory=True,
+        ),
+        Variant(
+            "fastapi-guard",
+            "FastAPI + clerk-guard `ClerkAuth` dependency, repeated",
+            "uvicorn",
+            asgi + "fastapi_guard",
+            factory=True,
+        ),
+        Variant(
+            "fastapi-guard-unique",
+            "FastAPI + clerk-guard `ClerkAuth` dependency, unique tokens",
+            "uvicorn",
+            asgi + "fastapi_guard",
+            tokens="unique",
+            factory=True,
+        ),
+        Variant(
+            "fastapi-clerk-auth",
+            "FastAPI + fastapi-clerk-auth, repeated token",
+            "uvicorn",
+            asgi + "fastapi_clerk_auth",
+            refusal=403,
+            factory=True,
+        ),
+    )
     return {
         "asgi": Group(
             "asgi",
-            "ASGI: Starlette and FastAPI",
-            uvicorn_note,
-            (
-                Variant(
-                    "starlette-bare",
-                    "bare Starlette (ceiling)",
-                    "uvicorn",
-                    asgi + "starlette_bare",
-                    authenticated=False,
-                    factory=True,
-                ),
-                Variant(
-                    "starlette-guard",
-                    "Starlette + `ClerkGuardMiddleware`, repeated token",
-                    "uvicorn",
-                    asgi + "starlette_guard",
-                    factory=True,
-                ),
-                Variant(
-                    "starlette-guard-unique",
-                    "Starlette + `ClerkGuardMiddleware`, unique tokens",
-                    "uvicorn",
-                    asgi + "starlette_guard",
-                    tokens="unique",
-                    factory=True,
-                ),
-                Variant(
-                    "starlette-sdk",
-                    "Starlette + clerk-backend-api `authenticate_request_async`, repeated",
-                    "uvicorn",
-                    asgi + "starlette_clerk_sdk",
-                    factory=True,
-                ),
-                Variant(
-                    "fastapi-bare",
-                    "bare FastAPI",
-                    "uvicorn",
-                    asgi + "fastapi_bare",
-                    authenticated=False,
-                    factory=True,
-                ),
-                Variant(
-                    "fastapi-guard",
-                    "FastAPI + clerk-guard `ClerkAuth` dependency, repeated",
-                    "uvicorn",
-                    asgi + "fastapi_guard",
-                    factory=True,
-                ),
-                Variant(
-                    "fastapi-guard-unique",
-                    "FastAPI + clerk-guard `ClerkAuth` dependency, unique tokens",
-                    "uvicorn",
-                    asgi + "fastapi_guard",
-                    tokens="unique",
-                    factory=True,
-                ),
-                Variant(
-                    "fastapi-clerk-auth",
-                    "FastAPI + fastapi-clerk-auth, repeated token",
-                    "uvicorn",
-                    asgi + "fastapi_clerk_auth",
-                    refusal=403,
-                    factory=True,
-                ),
+            "ASGI: Starlette and FastAPI, uvicorn[standard]",
+            uvicorn_note("standard"),
+            asgi_variants,
+        ),
+        # The same Starlette variants under plain `pip install uvicorn`: a slower server, so
+        # the same verifier weighs less against it, and the other library's more.
+        "asgi-pure": Group(
+            "asgi-pure",
+            "ASGI: Starlette, pure-Python uvicorn",
+            uvicorn_note("pure"),
+            tuple(
+                dataclasses.replace(variant, stack="pure")
+                for variant in asgi_variants
+                if variant.key.startswith("starlette-")
             ),
         ),
         "flask": Group(
             "flask",
             "Flask",
-            gunicorn_note,
+            GUNICORN_NOTE,
             (
                 Variant(
                     "flask-bare",
@@ -333,15 +374,19 @@ def groups() -> dict[str, Group]:
             ),
         ),
         "django-wsgi": Group(
-            "django-wsgi", "Django under WSGI", gunicorn_note, django_variants("gunicorn")
+            "django-wsgi", "Django under WSGI", GUNICORN_NOTE, django_variants("gunicorn")
         ),
         "django-asgi": Group(
-            "django-asgi", "Django under ASGI", uvicorn_note, django_variants("uvicorn")
+            "django-asgi", "Django under ASGI", uvicorn_note("standard"), django_variants("uvicorn")
         ),
     }
 
 
-ONLY = {"asgi": ("asgi",), "flask": ("flask",), "django": ("django-wsgi", "django-asgi")}
+ONLY = {
+    "asgi": ("asgi", "asgi-pure"),
+    "flask": ("flask",),
+    "django": ("django-wsgi", "django-asgi"),
+}
 
 
 # Tokens ---------------------------------------------------------------------------------------
@@ -389,7 +434,7 @@ def free_port() -> int:
 
 def server_command(variant: Variant, port: int) -> list[str]:
     if variant.server == "uvicorn":
-        loop, parser = _uvicorn_choice()
+        loop, parser = UVICORN_STACKS[variant.stack]
         command = [
             sys.executable,
             "-m",
@@ -420,12 +465,7 @@ def server_command(variant: Variant, port: int) -> list[str]:
         "gunicorn",
         "--bind",
         f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(GUNICORN_THREADS),
+        *GUNICORN_ARGS,
         "--log-level",
         "warning",
         "--graceful-timeout",
@@ -714,7 +754,6 @@ def render(
     target_rows: list[TargetRow],
     load: tuple[str, str],
 ) -> str:
-    loop, parser = _uvicorn_choice()
     lines: list[str] = []
     add = lines.append
     add(
@@ -745,11 +784,11 @@ def render(
     )
     add(
         f"- Servers: ASGI apps under uvicorn {versions_found.get('uvicorn', '')}, 1 process, "
-        f"`--loop {loop} --http {parser} --no-access-log` (uvloop "
-        f"{'installed' if loop == 'uvloop' else 'not installed'}, httptools "
-        f"{'installed' if parser == 'httptools' else 'not installed'}); WSGI apps "
-        f"under gunicorn {versions_found.get('gunicorn', '')}, 1 worker, `-k gthread --threads "
-        f"{GUNICORN_THREADS}` for every WSGI variant."
+        "with uvloop and httptools (what `uvicorn[standard]` and `fastapi[standard]` install); "
+        "the Starlette variants again under plain `uvicorn` (asyncio and the pure-Python h11 "
+        f"parser). WSGI apps under gunicorn {versions_found.get('gunicorn', '')}, 1 worker of "
+        "its default `sync` class (one request at a time; it closes each connection, so wrk "
+        "reconnects for every request)."
     )
     add(
         '- Route: `GET /me` returning `{"user_id": ...}`. Every variant (the bare ones too) '
@@ -828,7 +867,7 @@ def render(
                 f"({row.round_min:.2f}-{row.round_max:.2f}) | {wanted} | {bound} | {row.verdict} |"
             )
         add("")
-        notes = reading_notes(results, target_rows, parser)
+        notes = reading_notes(results, target_rows)
         if notes:
             add("Reading the results:")
             add("")
@@ -838,7 +877,7 @@ def render(
 
 
 def reading_notes(
-    results: dict[str, dict[str, list[dict[str, Any]]]], rows: list[TargetRow], parser: str
+    results: dict[str, dict[str, list[dict[str, Any]]]], rows: list[TargetRow]
 ) -> list[str]:
     """Remarks that follow from the numbers and from how the servers are known to work."""
     notes = []
@@ -856,16 +895,15 @@ def reading_notes(
                 f"{row.label}: the per-round ratios ({row.round_min:.2f}-{row.round_max:.2f}) "
                 "straddle the target; the miss is within this machine's noise."
             )
-    if "asgi" in results and parser == "h11":
-        per_request = 1e6 / summarize(results["asgi"]["starlette-bare"]).rps
+    if "asgi" in results and "asgi-pure" in results:
+        fast = 1e6 / summarize(results["asgi"]["starlette-bare"]).rps
+        slow = 1e6 / summarize(results["asgi-pure"]["starlette-bare"]).rps
         notes.append(
-            "uvicorn runs here with its pure-Python HTTP parser (h11) and the asyncio loop, "
-            f"which makes the ASGI ceiling low (bare Starlette: {per_request:.0f} us per request "
-            "at saturation), so a verifier's cost weighs little against it. With "
-            "uvicorn[standard] (httptools and uvloop) the ceiling is several times higher and "
-            "the same verifier cost weighs as much more. To "
-            "measure that stack without touching the environment: `pip install --target DIR "
-            "uvloop httptools`, then `PYTHONPATH=DIR python bench/web/run.py --only asgi`."
+            f"The two uvicorn stacks pull the ratios apart: bare Starlette costs {fast:.0f} us "
+            f"per request at saturation under uvloop + httptools and {slow:.0f} us under asyncio "
+            "+ h11. The same verifier cost weighs more against the faster server (the ratios "
+            "to bare fall) and the other library's cost weighs more too (the ratio to it "
+            "rises), so a target on one side is easier on one stack and harder on the other."
         )
     if "django-asgi" in results:
         notes.append(
@@ -1139,6 +1177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             "wrk is not installed: run `apt-get update && apt-get install -y wrk` "
             "(or `brew install wrk`), then try again.",
+            file=sys.stderr,
+        )
+        return 2
+    missing = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"{' and '.join(missing)} not installed: the ASGI variants run under "
+            '`uvicorn[standard]`; run `pip install "uvicorn[standard]"`, then try again.',
             file=sys.stderr,
         )
         return 2
