@@ -149,14 +149,21 @@ class SessionAuth(NamedTuple):
     def from_claims(
         cls, claims: Mapping[str, Any], *, token_source: TokenSource | None = None
     ) -> SessionAuth:
-        """Build the result from verified claims (v1 or v2 session token).
+        """Build the result from verified claims (v1 or v2 session token); ``claims`` is copied.
 
-        The caller has already checked ``sub``, ``sid``, ``exp`` and ``iat``. ``claims`` is kept
-        (read-only) as the result's ``claims``: pass a mapping nothing else will change.
+        The caller has already checked ``sub``, ``sid``, ``exp`` and ``iat``.
 
         :raises TokenInvalidError: an organization, feature, plan, ``act`` or ``fva`` claim has a
             shape Clerk never issues.
         """
+        return cls._from_own_claims(dict(claims), token_source)
+
+    @classmethod
+    def _from_own_claims(
+        cls, claims: dict[str, Any], token_source: TokenSource | None
+    ) -> SessionAuth:
+        """:meth:`from_claims` for a dict nothing else holds (the verifier's, just decoded):
+        kept as ``claims`` without a copy."""
         # This runs once per new token, a measurable share of a verification: one lookup per
         # claim, no helper call for a plain string claim.
         get = claims.get

@@ -964,9 +964,9 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
     run.passed(_CHECK_SIGNATURE, "RS256 signature verifies")
     run.claims = claims
 
-    # Claims are trusted now: run every claim check, so one report shows every problem. The
-    # middleware stops at the first failure (the verdict's code is that one); here the same
-    # method resumes after each failing check.
+    # Claims are trusted now: run the claim checks through, resuming after each failing one,
+    # so one report shows a failure in every group of CLAIM_CHECKS (within a group, the first).
+    # The middleware stops at the first failure; the verdict's code is that one.
     names = [name for name, _ in CLAIM_CHECKS]
     any_failed = False
     first = 0
@@ -974,14 +974,12 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
         try:
             verifier.check_claims(claims, run.now, first)
         except ClerkGuardError as exc:
-            at = next(
-                (
-                    i
-                    for i, (_, codes) in enumerate(CLAIM_CHECKS)
-                    if i >= first and exc.code in codes
-                ),
-                first,
-            )
+            later = enumerate(CLAIM_CHECKS[first:], start=first)
+            at = next((i for i, (_, codes) in later if exc.code in codes), None)
+            if at is None:  # a code CLAIM_CHECKS does not list: blame no check after this one
+                run.failed(names[first], exc)
+                run.skipped(names[first + 1 :], "not run: after an unexpected failure")
+                return
             for name in names[first:at]:
                 run.passed(name, _passed_detail(name, claims, config, run.now))
             run.failed(names[at], exc)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -40,6 +39,9 @@ class _TokenCache(OrderedDict[str, SessionAuth]):
         self.size = size
         self._lock = threading.Lock()
 
+    def __repr__(self) -> str:  # the dict's own would print every cached token
+        return f"<{type(self).__name__}: {len(self)} of {self.size} entries>"
+
     def put(self, token: str, auth: SessionAuth) -> None:
         if self.size == 0:
             return
@@ -64,17 +66,23 @@ class _BaseGuard:
         self.token_cache = _TokenCache(config.token_cache_size)
         self._leeway = config.leeway
         self._clock = config.clock
-        #: ``extract(authorization, cookies)``: the token and where it came from, or ``None``
-        #: (DESIGN §3); raises :class:`TokenInvalidError` for a malformed or duplicated
-        #: ``Authorization`` header. :func:`extract_token` with this configuration's cookie
-        #: rules, bound once (a partial: no Python frame of its own on every request).
-        self.extract: Callable[[Sequence[str], Iterable[str]], tuple[str, TokenSource] | None]
-        self.extract = functools.partial(
-            extract_token,
+        self._production = (config.publishable_key or "").startswith("pk_live_")
+
+    def extract(
+        self, authorization: Sequence[str], cookies: Iterable[str]
+    ) -> tuple[str, TokenSource] | None:
+        """The token and where it came from, or ``None``: see DESIGN §3.
+
+        :raises TokenInvalidError: a malformed or duplicated ``Authorization`` header.
+        """
+        config = self.config
+        return extract_token(
+            authorization,
+            cookies,
             suffix=config.cookie_suffix,
             frontend_api=config.frontend_api,
-            production=(config.publishable_key or "").startswith("pk_live_"),
-            clock=config.clock,
+            production=self._production,
+            now=self._clock(),
         )
 
     def _lookup(

@@ -11,8 +11,7 @@ import base64
 import binascii
 import json
 import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from ._errors import TokenInvalidError
@@ -176,12 +175,11 @@ def extract_token(
     suffix: str | None = None,
     frontend_api: str | None = None,
     production: bool = False,
-    clock: Callable[[], float] = time.time,
+    now: float = 0.0,
 ) -> tuple[str, TokenSource] | None:
     """Find the session token: the ``Authorization`` header first, else the session cookie.
 
     When the header yields a token the cookie is never consulted, even if that token fails.
-    ``clock`` is read only to choose between two session cookies.
 
     :raises TokenInvalidError: malformed or duplicated ``Authorization`` header, or a token over
         :data:`MAX_TOKEN_LENGTH`.
@@ -191,7 +189,7 @@ def extract_token(
     if token is None:
         cookies = parse_cookies(cookie_lines)
         token = choose_session_cookie(
-            cookies, suffix=suffix, frontend_api=frontend_api, production=production, now=clock()
+            cookies, suffix=suffix, frontend_api=frontend_api, production=production, now=now
         )
         source = "cookie"
     if token is None:

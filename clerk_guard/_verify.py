@@ -2,7 +2,7 @@
 
 PyJWT's ``decode`` accepts padded segments, duplicate JSON members and numeric claims sent as
 strings, and spends most of its time outside the RSA check; so the parsing is owned here and the
-signature is checked with ``cryptography`` directly (``Verifier.verify_signature``).
+signature is checked with ``cryptography`` directly (``Verifier.verified_claims``).
 """
 
 from __future__ import annotations
@@ -269,6 +269,8 @@ class Verifier:
         if first <= 0:  # required claims
             if type(sub) is not str or not sub:
                 raise _invalid("Claim 'sub' must be a non-empty string.")
+            if sub.startswith("mch_"):  # before sid: machine tokens have none
+                raise _invalid("A machine token is not a session token.", "token-type-mismatch")
             if type(sid) is not str or not sid:
                 raise _invalid("Claim 'sid' must be a non-empty string.")
             if type(exp) is not int and not _is_number(exp):
@@ -281,8 +283,6 @@ class Verifier:
                 and not _is_number(nbf)
             ):
                 raise _invalid("Claim 'nbf' must be a JSON number.")
-            if sub.startswith("mch_"):
-                raise _invalid("A machine token is not a session token.", "token-type-mismatch")
         if first <= 1:  # lifetime
             leeway = self._leeway
             if exp <= now - leeway:
@@ -306,7 +306,7 @@ class Verifier:
             if self._audience and not self._audience_matches(get("aud")):
                 raise _invalid("The audience (aud) does not match.", "token-invalid-audience")
         # Session status. Clerk treats a pending session as signed out, not as a bad token.
-        if not self._pending_ok and get("sts") == "pending":
+        if first <= 3 and not self._pending_ok and get("sts") == "pending":
             raise TokenMissingError("The session is pending.", code="session-token-pending")
 
     def _audience_matches(self, aud: object) -> bool:
@@ -321,4 +321,4 @@ class Verifier:
         """Verify the signature with ``key``, then the claims, and build the result."""
         claims = self.verified_claims(parsed, key)
         self.check_claims(claims, self.config.clock())
-        return SessionAuth.from_claims(claims, token_source=source)
+        return SessionAuth._from_own_claims(claims, source)

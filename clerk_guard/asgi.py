@@ -245,6 +245,7 @@ class ClerkGuardMiddleware:
         self._may_exclude = bool(self.excluded.exact or self.excluded.prefixes) or (
             type(self).is_excluded is not ClerkGuardMiddleware.is_excluded
         )
+        self._split_authenticate = type(self.guard).authenticate is AsyncGuard.authenticate
 
     def is_excluded(self, path: str) -> bool:
         """Whether requests to ``path`` skip verification."""
@@ -272,11 +273,14 @@ class ClerkGuardMiddleware:
             return
         authorization, cookies = header_lines(scope)
         try:
-            # AsyncGuard.authenticate() in two steps, so that a cached token (most requests)
-            # costs no coroutine.
-            found, auth = guard._lookup(authorization, cookies, self.required)
-            if auth is None and found is not None:
-                auth = await guard._verify_found(found, self.required)
+            if self._split_authenticate:
+                # AsyncGuard.authenticate() in its two steps, so that a cached token (most
+                # requests) costs no coroutine.
+                found, auth = guard._lookup(authorization, cookies, self.required)
+                if auth is None and found is not None:
+                    auth = await guard._verify_found(found, self.required)
+            else:  # a guard whose authenticate() is its own
+                auth = await guard.authenticate(authorization, cookies, required=self.required)
         except ClerkGuardError as exc:
             error = error_response(exc, path=route_path(scope), debug=self._debug)
             if kind == "websocket":

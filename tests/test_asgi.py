@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from clerk_guard import AsyncGuard, ConfigurationError, SessionAuth
+from clerk_guard import AsyncGuard, ConfigurationError, SessionAuth, TokenInvalidError
 from clerk_guard.asgi import (
     GUARD_KEY,
     SCOPE_KEY,
@@ -211,6 +211,27 @@ async def test_overridden_is_excluded_is_honoured(guard):
     assert opened.status_code == 200
     assert opened.json()["checked"] is False
     assert closed.status_code == 401
+
+
+async def test_guard_with_its_own_authenticate_is_honoured(clerk_issuer, transport):
+    """A guard subclass overriding authenticate() decides, as it does in the other adapters:
+    the middleware's shortcut for cached tokens is only taken with AsyncGuard's own."""
+
+    class BannedUsers(AsyncGuard):
+        async def authenticate(self, authorization, cookies, *, required=True):
+            auth = await super().authenticate(authorization, cookies, required=required)
+            if auth is not None and auth.user_id == "user_banned":
+                raise TokenInvalidError("Banned.", code="banned")
+            return auth
+
+    guard = BannedUsers(clerk_issuer.config(), transport=transport)
+    banned = clerk_issuer.mint(user_id="user_banned")
+    async with client(ClerkGuardMiddleware(inner_app, guard=guard)) as c:
+        for _ in range(2):  # the second time, the token is cached
+            assert (await c.get("/me", headers=bearer(banned))).status_code == 401
+        ok = await c.get("/me", headers=bearer(clerk_issuer.mint()))
+    assert ok.status_code == 200
+    await guard.aclose()
 
 
 async def test_keys_unavailable_is_503(clerk_issuer, guard, transport):

@@ -100,6 +100,16 @@ def test_result_is_immutable():
         a.actor["sub"] = "x"  # type: ignore[index]
 
 
+def test_claims_are_a_snapshot():
+    """from_claims copies the mapping: changing it afterwards changes nothing in the result."""
+    source = {**BASE, "org_id": "org_1"}
+    a = SessionAuth.from_claims(source)
+    source["sub"] = "user_other"
+    source["org_id"] = "org_2"
+    assert a.claims["sub"] == a.user_id != "user_other"
+    assert a.claims["org_id"] == a.org_id == "org_1"
+
+
 def test_exposes_design_fields():
     """All fields of DESIGN §6 are exposed."""
     a = auth(sts="active", act={"sub": "user_admin"}, fva=[5, -1], azp="https://a.test")

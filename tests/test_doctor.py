@@ -13,7 +13,6 @@ import pytest
 from clerk_guard import ClerkGuardError, Guard, GuardConfig
 from clerk_guard._cli import main
 from clerk_guard._doctor import check_names, diagnose, in_words, relative_time, render_text
-from clerk_guard._verify import CLAIM_CHECKS
 from clerk_guard.testing import LocalIssuer
 from tests._servers import free_port
 
@@ -102,9 +101,18 @@ def test_report_structure_is_stable(capsys, clerk_issuer):
         assert set(check) == {"name", "ok", "status", "code", "detail", "cause", "fix"}
     with Guard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem)) as guard:
         names = check_names(guard)
-        claim_names = [name for name, _ in CLAIM_CHECKS]
     assert [check["name"] for check in report["checks"]] == names
-    assert names[4:-1] == claim_names
+    assert names == [
+        "token found",
+        "token format and header",
+        "signing key",
+        "signature",
+        "required claims (sub, sid, exp, iat)",
+        "lifetime (exp, nbf, iat)",
+        "issuer and parties (iss, azp, aud)",
+        "session status (sts)",
+        "session claims",
+    ]
     assert report["config"]["key_source"] == "jwt_key"
     assert report["header"]["alg"] == "RS256"
 
@@ -224,6 +232,21 @@ def test_azp_not_allowed(capsys, clerk_issuer):
     assert "'http://localhost:3000'" in check["cause"]
     assert "https://app.example.com" in check["cause"]
     assert "CLERK_AUTHORIZED_PARTIES" in check["fix"]
+
+
+def test_every_failing_group_is_reported(capsys, clerk_issuer):
+    """The doctor resumes after a failing claim check: an expired token from a party that is
+    not allowed fails two checks; the verdict is the middleware's, the first of them."""
+    flags = pem_flags(clerk_issuer, "--authorized-party", "https://app.example.com")
+    code, report, _ = doctor(capsys, *flags, clerk_issuer.mint(now=NOW - 192))
+    failed = [(c["name"], c["code"]) for c in report["checks"] if c["status"] == "failed"]
+    assert failed == [
+        ("lifetime (exp, nbf, iat)", "token-expired"),
+        ("issuer and parties (iss, azp, aud)", "token-invalid-authorized-parties"),
+    ]
+    passed = [c["name"] for c in report["checks"] if c["status"] == "passed"]
+    assert "session status (sts)" in passed
+    assert (code, report["code"]) == (1, "token-expired")
 
 
 def test_azp_missing(capsys, clerk_issuer):

@@ -59,6 +59,7 @@ def test_cached_token_keeps_the_extraction_rules(clerk_issuer, pem_guard):
             pem_guard.authenticate(list(lines), [f"__session={token}"])
         assert info.value.code == code
     assert len(pem_guard.token_cache) == 1
+    assert token not in repr(pem_guard.token_cache)  # a logged cache never shows a token
 
 
 def test_authenticate_missing(pem_guard):

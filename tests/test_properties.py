@@ -61,11 +61,7 @@ def test_random_header_lines(authorization, cookies):
     """Any Authorization/Cookie lines give a token, None, or our own error."""
     try:
         found = extract_token(
-            authorization,
-            cookies,
-            suffix="abcdefgh",
-            frontend_api="clerk.props.test",
-            clock=lambda: NOW,
+            authorization, cookies, suffix="abcdefgh", frontend_api="clerk.props.test", now=NOW
         )
     except ClerkGuardError:
         return

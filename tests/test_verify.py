@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from clerk_guard import Guard, GuardConfig, TokenInvalidError, TokenMissingError
+from clerk_guard import ClerkGuardError, Guard, GuardConfig, TokenInvalidError, TokenMissingError
+from clerk_guard._verify import CLAIM_CHECKS
 
 NOW = 1_700_000_000
 ISSUER = "https://clerk.example.test"
@@ -147,6 +148,34 @@ def test_bad_header_json_rejected(header):
 def test_bad_payload_json_rejected(payload):
     """A signed payload that is not one strict JSON object is token-invalid."""
     assert reason(raw_token(b'{"alg":"RS256","typ":"JWT"}', payload)) == "token-invalid"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "config", "group"),
+    [
+        ({"sid": None}, {}, 0),
+        ({"sub": "mch_1", "sid": None}, {}, 0),  # a machine token: named so, sid or not
+        ({"exp": "1700000060"}, {}, 0),
+        ({"exp": NOW - 10}, {}, 1),
+        ({"nbf": NOW + 60}, {}, 1),
+        ({"iat": NOW + 60}, {}, 1),
+        ({"iss": "https://other.test"}, {}, 2),
+        ({}, {"authorized_parties": ["https://other.test"]}, 2),
+        ({}, {"audience": ["api"]}, 2),
+        ({"sts": "pending"}, {}, 3),
+    ],
+)
+def test_claim_check_codes_belong_to_their_group(overrides, config, group):
+    """Each failure of check_claims carries a code that CLAIM_CHECKS lists for the group that
+    failed, so the doctor names the right check; resuming after that group passes."""
+    verifier = guard(**config).verifier
+    payload = claims(**overrides)
+    with pytest.raises(ClerkGuardError) as info:
+        verifier.check_claims(payload, NOW)
+    owners = [i for i, (_, codes) in enumerate(CLAIM_CHECKS) if info.value.code in codes]
+    assert owners == [group]
+    if not (group == 0 and "exp" in overrides):  # the lifetime check needs a numeric exp
+        verifier.check_claims(payload, NOW, group + 1)
 
 
 def test_payload_with_data_after_the_object_rejected():
