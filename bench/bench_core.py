@@ -67,10 +67,7 @@ END = "<!-- bench_core.py --write: generated up to here -->"
 README_INTRO = (
     "# Benchmarks\n\n"
     "Each section says how to reproduce its numbers. The machine these ran on is shared and noisy: "
-    "compare ratios measured in the same run, not absolute rates.\n\n"
-    'Setup, from the repository root: `pip install -e ".[bench]"` (the libraries compared '
-    "against, `uvicorn[standard]`, gunicorn, py-spy) and, for the web benchmark, `wrk` "
-    "(`apt-get install -y wrk`).\n"
+    "compare ratios measured in the same run, not absolute rates.\n"
 )
 COMMAND = "python bench/bench_core.py --write"
 

@@ -1,6 +1,7 @@
 """Web benchmark: requests per second through real servers, with and without clerk-guard.
 
-Run from the repository root (needs ``wrk``: ``apt-get install -y wrk``)::
+Run from the repository root (needs ``pip install -e ".[bench]"`` and ``wrk``: ``apt-get install
+-y wrk``)::
 
     python bench/web/run.py                  # every framework: ASGI, Flask, Django (~15 min)
     python bench/web/run.py --quick          # smoke run: 1 round of 2 s, fewer tokens
@@ -73,10 +74,7 @@ END = "<!-- web:end -->"
 README_INTRO = (
     "# Benchmarks\n\n"
     "Each section says how to reproduce its numbers. The machine these ran on is shared and noisy: "
-    "compare ratios measured in the same run, not absolute rates.\n\n"
-    'Setup, from the repository root: `pip install -e ".[bench]"` (the libraries compared '
-    "against, `uvicorn[standard]`, gunicorn, py-spy) and, for the web benchmark, `wrk` "
-    "(`apt-get install -y wrk`).\n"
+    "compare ratios measured in the same run, not absolute rates.\n"
 )
 COMMAND = "python bench/web/run.py --write"
 
