@@ -3,7 +3,7 @@
 Run from the repository root (needs ``pip install -e ".[bench]"`` and ``wrk``: ``apt-get install
 -y wrk``)::
 
-    python bench/web/run.py                  # every framework: ASGI, Flask, Django (~15 min)
+    python bench/web/run.py                  # every framework: ASGI, Flask, Django (~20 min)
     python bench/web/run.py --quick          # smoke run: 1 round of 2 s, fewer tokens
     python bench/web/run.py --only flask     # one framework: asgi, flask or django
     python bench/web/run.py --write          # full run, then rewrite the "Web frameworks"
