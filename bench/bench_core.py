@@ -528,10 +528,11 @@ def run_profile(issuer: LocalIssuer, tokens: Sequence[str], rounds: int) -> str:
     """Where the time of one unique verification goes.
 
     Four views, the first three the median of ``rounds``: the whole path against the floor and a
-    minimal verifier; ``Guard.verify``'s stages timed in place (one pass, each stage bracketed by
-    ``perf_counter_ns``), which is what they really cost between the others; each stage alone in
+    minimal verifier; ``Guard.verify``'s stages timed in place (one pass, the stages of
+    ``Verifier.verify`` marked through its ``trace`` hook, the guard's own steps bracketed by
+    ``perf_counter_ns``), which is what they really cost between the others; functions alone in
     a hot loop (cheaper: warm caches), with standard-library operations for scale; and cProfile
-    by function. Calls the stage methods ``Guard.verify`` calls, in its order, on purpose.
+    by function.
     """
     from clerk_guard import SessionAuth
 
@@ -539,9 +540,9 @@ def run_profile(issuer: LocalIssuer, tokens: Sequence[str], rounds: int) -> str:
     assert key is not None
     probe = Guard(guard_config(issuer))
     verifier = probe.verifier
-    parsed = [verifier.parse(t) for t in tokens]
-    claims = [verifier.verified_claims(p, key) for p in parsed]
     segments = [t.split(".") for t in tokens]
+    signed = [split_token(t) for t in tokens]
+    claims = [json.loads(_b64url(s[1])) for s in segments]
     payload_bytes = [_b64url(s[1]) for s in segments]
     now = time.time()
     count = len(tokens)
@@ -553,8 +554,8 @@ def run_profile(issuer: LocalIssuer, tokens: Sequence[str], rounds: int) -> str:
             verify(token)
 
     def floor() -> None:
-        for p in parsed:
-            key.verify(p.signature, p.signing_input, _PKCS1, _SHA256)
+        for signature, signing_input in signed:
+            key.verify(signature, signing_input, _PKCS1, _SHA256)
 
     def minimal() -> None:
         for token in tokens:
@@ -562,45 +563,46 @@ def run_profile(issuer: LocalIssuer, tokens: Sequence[str], rounds: int) -> str:
 
     in_place_names = [
         "cache lookup, a miss",
-        "Verifier.parse",
-        "Verifier.verified_claims (RSA, then the payload)",
-        "config.clock + Verifier.check_claims",
-        "SessionAuth.from_claims",
+        "structure, header (cached), signature segment",
+        "key (the PEM key here; a JWKS lookup otherwise)",
+        "RSA check, then the payload decoded",
+        "claim checks (Verifier.check_claims) and the result (SessionAuth)",
         "token cache put (+ eviction)",
     ]
 
     def in_place() -> list[float]:
         guard = Guard(guard_config(issuer))
-        v, cache, cached, config = guard.verifier, guard.token_cache, guard._cached, guard.config
+        verify, cache, cached = guard.verifier.verify, guard.token_cache, guard._cached
+        marks: list[int] = []
+        mark = marks.append
+
+        def trace(stage: str, value: object) -> None:
+            mark(clock())
+
         totals = [0] * 7
         for token in tokens:
+            marks.clear()
             t0 = clock()
             cached(token, None)
-            t1 = clock()
-            p = v.parse(token)
-            t2 = clock()
-            c = v.verified_claims(p, key)
-            t3 = clock()
-            v.check_claims(c, config.clock())
-            t4 = clock()
-            auth = SessionAuth.from_claims(c, token_source=None)
-            t5 = clock()
+            mark(clock())
+            auth = verify(token, None, None, trace)
+            mark(clock())
             cache.put(token, auth)
-            t6 = clock()
-            clock()
-            t7 = clock()
+            mark(clock())
+            trace("", None)
+            trace("", None)
+            t1, t2, t3, t4, t5, t6, t7, t8 = marks
             for k, (a, b) in enumerate(
-                ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t6, t7))
+                ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t7, t8))
             ):
                 totals[k] += b - a
-        bracket = totals[6] / 2  # one empty bracket's cost, taken off each stage
+        bracket = totals[6]  # one mark's cost (a call to trace), taken off each stage
         return [(total - bracket) / count / 1000 for total in totals[:6]]
 
-    # Only the stage methods (stable) and the standard library for scale: the private helpers
-    # change as the core is tuned; cProfile below names whatever functions the path has today.
+    # Only stable methods and the standard library for scale: the private helpers change as the
+    # core is tuned; cProfile below names whatever functions the path has today.
     alone: list[tuple[str, Callable[[int], object]]] = [
-        ("Verifier.parse", lambda i: verifier.parse(tokens[i])),
-        ("Verifier.verified_claims", lambda i: verifier.verified_claims(parsed[i], key)),
+        ("Verifier.verify (no token cache)", lambda i: verifier.verify(tokens[i])),
         ("Verifier.check_claims", lambda i: verifier.check_claims(claims[i], now)),
         ("SessionAuth.from_claims", lambda i: SessionAuth.from_claims(claims[i])),
         ("for scale: base64.urlsafe_b64decode(signature)", lambda i: _b64url(segments[i][2])),
@@ -645,7 +647,7 @@ def run_profile(issuer: LocalIssuer, tokens: Sequence[str], rounds: int) -> str:
         f"| clerk-guard `Guard.verify`, unique tokens | {whole_us:.1f} | "
         f"{floor_us / whole_us:.2f}× |",
         "",
-        "`Guard.verify`'s stages, timed in place (one pass; bracket cost subtracted):",
+        "`Guard.verify`'s stages, timed in place (one pass; the cost of a mark subtracted):",
         "",
         "| stage | µs per token | share |",
         "| --- | ---: | ---: |",
@@ -657,7 +659,7 @@ def run_profile(issuer: LocalIssuer, tokens: Sequence[str], rounds: int) -> str:
     lines += [
         f"| sum of stages | {total:.1f} | |",
         "",
-        "The same stages, each alone in a hot loop (cheaper than in place: warm caches), and "
+        "Functions alone in a hot loop (cheaper than in place: warm caches), and "
         "standard-library operations for scale:",
         "",
         "| function | µs per call |",

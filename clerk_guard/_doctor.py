@@ -1,11 +1,13 @@
 """``clerk-guard doctor``: explain why a token is, or is not, accepted under a configuration.
 
-The diagnosis walks the very objects the middleware uses, in the order they run: the token is
-found with :meth:`Guard.extract`, split and its header checked with :meth:`Verifier.parse`, its key
-looked up with the guard's :class:`JWKSClient` (or the configured PEM key), its signature checked
-with :meth:`Verifier.verified_claims`, then the checks of :data:`CLAIM_CHECKS` in order, with
-:meth:`Verifier.check_claims`. Finally :meth:`Guard.authenticate` runs on the same input and gives
-the verdict, so the doctor can never accept what the middleware would refuse.
+The diagnosis runs the very code the middleware runs: the token is found with
+:meth:`Guard.extract`, then :meth:`Verifier.verify` checks its structure and header, looks its key
+up with the guard's own lookup (:class:`JWKSClient` or the configured PEM key), checks the
+signature and the claims, its ``trace`` hook telling the doctor which stages passed. After a
+failing claim check, the doctor resumes :meth:`Verifier.check_claims` with the next group of
+:data:`CLAIM_CHECKS`, to report every failing group. Finally :meth:`Guard.authenticate` runs on
+the same input and gives the verdict, so the doctor can never accept what the middleware would
+refuse.
 
 The header and claims are also decoded leniently for display, before and whatever the checks
 say: they are shown, never trusted.
@@ -930,39 +932,44 @@ def _missing_error() -> AuthenticationError:
 
 
 def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
-    """The checks after extraction, each with the middleware's own objects, in its order."""
+    """The checks after extraction: :meth:`Verifier.verify` itself, with the guard's own key
+    lookup, its ``trace`` hook telling which stages passed; then the claim checks resumed."""
     guard, verifier, config = run.guard, run.guard.verifier, run.guard.config
     rest = list(names[names.index(_CHECK_FORMAT) :])
+    passed: dict[str, Any] = {}
     try:
-        parsed = verifier.parse(token)
-    except AuthenticationError as exc:
-        run.failed(_CHECK_FORMAT, exc)
+        verifier.verify(token, guard.key_for, trace=passed.__setitem__)
+        error: ClerkGuardError | None = None
+    except ClerkGuardError as exc:
+        error = exc
+
+    if "header" not in passed:
+        assert error is not None  # noqa: S101 - verify() returns only after every stage
+        run.failed(_CHECK_FORMAT, error)
         run.skipped(rest[1:], "not run: the token must parse first")
         return
-    alg = parsed.header.get("alg")
-    run.passed(_CHECK_FORMAT, f"alg {alg}, kid {parsed.kid or '(none)'}")
+    header = passed["header"]
+    kid = header.get("kid")
+    run.passed(_CHECK_FORMAT, f"alg {header.get('alg')}, kid {kid or '(none)'}")
 
+    if "key" not in passed:
+        assert error is not None and guard.jwks is not None  # noqa: S101 - as above; PEM keys
+        run.failed(_CHECK_KEY, error, detail=f"kid {kid!r} in {guard.jwks.url}")
+        run.skipped(rest[2:], "not run: no key to check the signature with")
+        return
+    key = passed["key"]
     if guard.jwks is None:
-        key = config.public_key
-        assert key is not None  # noqa: S101 - GuardConfig: no JWKS client means a PEM key
         run.passed(_CHECK_KEY, f"the configured PEM key ({key.key_size}-bit RSA; kid not used)")
     else:
-        try:
-            key = guard.jwks.get_key(parsed.kid)
-        except ClerkGuardError as exc:
-            run.failed(_CHECK_KEY, exc, detail=f"kid {parsed.kid!r} in {guard.jwks.url}")
-            run.skipped(rest[2:], "not run: no key to check the signature with")
-            return
-        run.passed(_CHECK_KEY, f"kid {parsed.kid} from {guard.jwks.url} ({key.key_size}-bit RSA)")
+        run.passed(_CHECK_KEY, f"kid {kid} from {guard.jwks.url} ({key.key_size}-bit RSA)")
 
-    try:
-        claims = verifier.verified_claims(parsed, key)
-    except AuthenticationError as exc:
-        run.failed(_CHECK_SIGNATURE, exc)
+    if "signature" not in passed:
+        assert error is not None  # noqa: S101 - as above
+        run.failed(_CHECK_SIGNATURE, error)
         run.skipped(rest[3:], "not run: claims are only read from a verified token")
         return
     run.passed(_CHECK_SIGNATURE, "RS256 signature verifies")
-    run.claims = claims
+    claims = run.claims = passed["signature"]
 
     # Claims are trusted now: run the claim checks through, resuming after each failing one,
     # so one report shows a failure in every group of CLAIM_CHECKS (within a group, the first).

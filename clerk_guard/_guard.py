@@ -18,7 +18,7 @@ from ._errors import (
     PermissionDeniedError,
     TokenMissingError,
 )
-from ._jwks import AsyncJWKSClient, JWKSClient, KeyStore
+from ._jwks import AsyncJWKSClient, JWKSClient, KeyFetchNeeded, KeyStore
 from ._tokens import TokenSource, extract_token
 from ._verify import Verifier, fingerprint
 
@@ -164,6 +164,8 @@ class Guard(_BaseGuard):
         self.jwks: JWKSClient | None = None
         if self.config.public_key is None:
             self.jwks = JWKSClient(self.config, transport=transport, store=store)
+        #: The key lookup :meth:`Verifier.verify` is given (``None``: the configured PEM key).
+        self.key_for = self.jwks.get_key if self.jwks is not None else None
 
     def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
         """Verify one token.
@@ -176,12 +178,8 @@ class Guard(_BaseGuard):
         return auth if auth is not None else self._verify_new(token, source)
 
     def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
-        verifier = self.verifier
         try:
-            parsed = verifier.parse(token)
-            key = self.config.public_key if self.jwks is None else self.jwks.get_key(parsed.kid)
-            assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
-            auth = verifier.finish(parsed, key, source)
+            auth = self.verifier.verify(token, self.key_for, source)
         except AuthenticationError as exc:
             raise _annotated(exc, token, source) from None
         self.token_cache.put(token, auth)
@@ -241,6 +239,8 @@ class AsyncGuard(_BaseGuard):
         self.jwks: AsyncJWKSClient | None = None
         if self.config.public_key is None:
             self.jwks = AsyncJWKSClient(self.config, transport=transport, store=store)
+        # A cached key without awaiting; KeyFetchNeeded sends _verify_new to the await.
+        self._key_now = self.jwks.cached_key if self.jwks is not None else None
 
     async def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
         """Verify one token; raises as :meth:`Guard.verify`."""
@@ -250,13 +250,12 @@ class AsyncGuard(_BaseGuard):
     async def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
         verifier = self.verifier
         try:
-            parsed = verifier.parse(token)
-            if self.jwks is None:
-                key = self.config.public_key
-            else:
-                key = await self.jwks.get_key(parsed.kid)
-            assert key is not None  # noqa: S101 - GuardConfig guarantees a PEM key or a JWKS URL
-            auth = verifier.finish(parsed, key, source)
+            try:
+                auth = verifier.verify(token, self._key_now, source)
+            except KeyFetchNeeded as needed:
+                assert self.jwks is not None  # noqa: S101 - only the JWKS client raises it
+                key = await self.jwks.get_key(needed.kid)
+                auth = verifier.verify(token, lambda kid: key, source)
         except AuthenticationError as exc:
             raise _annotated(exc, token, source) from None
         self.token_cache.put(token, auth)

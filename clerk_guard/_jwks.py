@@ -38,6 +38,7 @@ __all__ = [
     "MAX_JWKS_KEYS",
     "AsyncJWKSClient",
     "JWKSClient",
+    "KeyFetchNeeded",
     "KeyStore",
     "clear_key_caches",
     "jwks_summary",
@@ -255,6 +256,14 @@ def clear_key_caches() -> None:
         _stores.clear()
 
 
+class KeyFetchNeeded(Exception):
+    """:meth:`AsyncJWKSClient.cached_key` cannot answer without I/O: await ``get_key(kid)``."""
+
+    def __init__(self, kid: str | None) -> None:
+        super().__init__(kid)
+        self.kid = kid
+
+
 class _BaseJWKSClient:
     def __init__(self, config: GuardConfig, *, store: KeyStore | None = None) -> None:
         if config.resolved_jwks_url is None:
@@ -357,6 +366,19 @@ class AsyncJWKSClient(_BaseJWKSClient):
 
     async def aclose(self) -> None:
         """Nothing to release: every fetch closes its own client."""
+
+    def cached_key(self, kid: str | None) -> RSAPublicKey:
+        """The key for ``kid`` when the cached set can answer now, with no fetch due: the
+        usual case, served without an ``await``.
+
+        :raises KeyFetchNeeded: a fetch or refresh is due; ``await get_key(kid)``.
+        :raises KeysUnavailableError, TokenInvalidError: as :meth:`get_key`, when the cache
+            alone decides (back-off, unknown ``kid`` inside the cooldown).
+        """
+        key, action = self.store.lookup(kid, self.config, self.config.clock())
+        if key is None or action != "ok":
+            raise KeyFetchNeeded(kid)
+        return key
 
     async def get_key(self, kid: str | None) -> RSAPublicKey:
         """The key for ``kid``, fetching the set when the policy says so."""

@@ -2,20 +2,19 @@
 
 PyJWT's ``decode`` accepts padded segments, duplicate JSON members and numeric claims sent as
 strings, and spends most of its time outside the RSA check; so the parsing is owned here and the
-signature is checked with ``cryptography`` directly (``Verifier.verified_claims``).
+signature is checked with ``cryptography`` directly, all in one method (``Verifier.verify``).
 """
 
 from __future__ import annotations
 
 import binascii
-import functools
 import hashlib
 import json
 import math
 import re
 import sys
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -27,7 +26,7 @@ from ._config import GuardConfig
 from ._errors import TokenInvalidError, TokenMissingError
 from ._tokens import MAX_TOKEN_LENGTH, TokenSource
 
-__all__ = ["CLAIM_CHECKS", "ParsedToken", "Verifier", "fingerprint"]
+__all__ = ["CLAIM_CHECKS", "Verifier", "fingerprint"]
 
 _FORBIDDEN_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c")
 _MACHINE_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -40,7 +39,6 @@ _B64_VALUE = {
 #: By segment length mod 4, the low bits of the last character that carry no data.
 _UNUSED_BITS = (0, 0, 0b1111, 0b11)
 _PKCS1 = padding.PKCS1v15()
-_new_tuple = tuple.__new__
 _SHA256 = hashes.SHA256()
 
 
@@ -53,39 +51,25 @@ def _invalid(message: str, code: str = "token-invalid") -> TokenInvalidError:
     return TokenInvalidError(message, code=code)
 
 
-def _b64decode(segment: str, *, canonical: bool = False) -> bytes:
-    """Decode one base64url segment, refusing padding and stray characters.
-
-    With ``canonical``, also refuse a final character whose unused low bits are set: it decodes
-    to the same bytes as the canonical one, so accepting it would let one signed token exist in
-    several spellings. Only the signature needs it: the header and payload segments are signed
-    as the characters they are, so any other spelling fails the signature check.
-    """
-    if canonical and segment and _UNUSED_BITS[len(segment) % 4] & _B64_VALUE.get(segment[-1], 0):
-        raise _invalid("A token segment is not canonical base64url.")
-    try:
-        text = segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(segment) % 4]
-        return _strict_b64decode(text)
-    except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
-        raise _invalid("A token segment is not unpadded base64url.") from None
-
-
 # "-" and "_" become the standard alphabet's "+" and "/"; "+", "/" and "=", which base64url
 # segments never hold, become "!", which the strict decoder refuses. bytes.translate is several
 # times str.translate's speed.
 _TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 #: By length mod 4; a length of 1 mod 4 is no base64 at all, and the decoder refuses it.
 _PADDING = (b"", b"", b"==", b"=")
+# Called as a2b_base64(text, strict_mode=True): a functools.partial with a keyword argument would
+# build a dict on every call.
 if sys.version_info >= (3, 11):
-    _strict_b64decode = functools.partial(binascii.a2b_base64, strict_mode=True)
+    _a2b_base64 = binascii.a2b_base64
 
 else:  # pragma: no cover - Python 3.10 has no strict mode: check the alphabet first
-    _STANDARD = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
-    def _strict_b64decode(text: bytes) -> bytes:
-        if _STANDARD.fullmatch(text) is None:
+    def _a2b_base64(text: bytes, *, strict_mode: bool = False) -> bytes:
+        if strict_mode and _STANDARD.fullmatch(text) is None:
             raise binascii.Error("not base64")
         return binascii.a2b_base64(text)
+
+    _STANDARD = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -103,37 +87,20 @@ def _no_constants(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
 
 
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-        # raw_decode() skips decode()'s whitespace handling: a token's JSON never has any, and
-        # when it does (or anything follows the value), decode() judges it.
-        try:
-            value, end = _DECODER.raw_decode(text)
-        except json.JSONDecodeError:
-            end = -1
-        if end != len(text):
-            value = _DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise _invalid(f"The token {what} is not JSON.") from None
-    if not isinstance(value, dict):
-        raise _invalid(f"The token {what} is not a JSON object.")
-    return value
+def _b64url(segment: str) -> bytes:
+    """Decode an unpadded base64url segment, strictly. :meth:`Verifier.verify` spells this out
+    for the signature and the payload rather than call it: it runs for every new token.
+
+    :raises binascii.Error: not unpadded base64url. :raises ValueError: non-ASCII characters.
+    """
+    return _a2b_base64(
+        segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(segment) % 4],
+        strict_mode=True,
+    )
 
 
 def _is_number(value: object) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
-
-
-class ParsedToken(NamedTuple):
-    """A token split and its header checked, signature not yet verified."""
-
-    token: str
-    header: dict[str, Any]
-    kid: str | None
-    signing_input: bytes
-    signature: bytes
-    payload_segment: str
 
 
 # The claim checks, in the order Verifier.check_claims() runs them, each with the reason codes
@@ -170,7 +137,12 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
     :raises TokenInvalidError: ``token-invalid``, ``token-invalid-algorithm`` or
         ``token-type-mismatch``.
     """
-    header = _json_object(_b64decode(segment), "header")
+    try:
+        header = _DECODER.decode(_b64url(segment).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+        raise _invalid("The token header is not base64url JSON.") from None
+    if type(header) is not dict:
+        raise _invalid("The token header is not a JSON object.")
     alg = header.get("alg")
     if alg != "RS256":
         raise _invalid(f"Algorithm {alg!r} is not RS256.", "token-invalid-algorithm")
@@ -189,14 +161,18 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
 
 
 class Verifier:
-    """Judges a token against one configuration; holds no keys and does no I/O.
+    """Judges a token against one configuration; does no I/O (keys come from ``key_for``).
 
-    After the signature, :meth:`check_claims` runs the checks named in :data:`CLAIM_CHECKS`, in
-    that order; the ``doctor`` command runs the same method, resuming after each failure.
+    :meth:`verify` runs every check in one method: the structure and header, the key, the
+    signature, then :meth:`check_claims` (the checks named in :data:`CLAIM_CHECKS`, in that
+    order) and the result. The ``doctor`` command runs the same method, told by its ``trace``
+    hook which stages passed, and resumes :meth:`check_claims` after each failing group.
     """
 
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
+        self._clock = config.clock
+        self._public_key = config.public_key
         self._leeway = config.leeway
         self._issuer = config.resolved_issuer
         self._parties = frozenset(config.authorized_parties)
@@ -205,14 +181,27 @@ class Verifier:
         # Header segment -> checked (header, kid): valid headers repeat from token to token.
         self._headers: dict[str, tuple[dict[str, Any], str | None]] = {}
 
-    # Header and structure -------------------------------------------------------------------
+    def verify(
+        self,
+        token: str,
+        key_for: Callable[[str | None], RSAPublicKey] | None = None,
+        source: TokenSource | None = None,
+        trace: Callable[[str, Any], None] | None = None,
+    ) -> SessionAuth:
+        """Verify one token: structure and header, key, signature, claims; then the result.
 
-    def parse(self, token: str) -> ParsedToken:
-        """Split the token and check its header; the signature is not verified yet.
+        One method on purpose, with no helper call on the way: it runs for every new token, and
+        each Python call between the stages costs a measurable share of a verification (more
+        than in a hot loop: the RSA check leaves the CPU caches cold).
 
-        :raises TokenInvalidError: ``token-invalid``, ``token-invalid-algorithm`` or
-            ``token-type-mismatch``.
+        :param key_for: the key for the header's ``kid`` (may fetch, may raise); ``None`` for
+            the configured PEM key.
+        :param trace: told ``(stage, value)`` as each stage passes: ``("header", header)``,
+            ``("key", key)``, ``("signature", claims)`` (the claims are trusted from then on).
+        :raises TokenInvalidError: with ``code`` naming the failed check.
+        :raises TokenMissingError: ``session-token-pending``.
         """
+        # Structure and header.
         if len(token) > MAX_TOKEN_LENGTH:
             raise _invalid(f"Token longer than {MAX_TOKEN_LENGTH} characters.", "token-too-long")
         parts = token.split(".")
@@ -220,8 +209,7 @@ class Verifier:
             raise _invalid("A JWT has three dot-separated segments.")
         header_segment, payload_segment, signature_segment = parts
         if not payload_segment or not payload_segment.isascii():
-            # The signature is computed over these characters, as ASCII; a stray ASCII character
-            # fails that check, and verified_claims() refuses it even then.
+            # The signature is computed over these characters, as ASCII.
             raise _invalid("The payload segment is not base64url.")
         checked = self._headers.get(header_segment)
         if checked is None:
@@ -229,29 +217,62 @@ class Verifier:
             if len(self._headers) >= _HEADER_CACHE_SIZE:
                 self._headers.clear()  # a flood of odd headers cannot grow it
             self._headers[header_segment] = checked
-        signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
-        signature = _b64decode(signature_segment, canonical=True)
-        header, kid = checked
-        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function, and this
-        # runs for every new token.
-        return _new_tuple(
-            ParsedToken, (token, header, kid, signing_input, signature, payload_segment)
-        )
-
-    @staticmethod
-    def verified_claims(parsed: ParsedToken, key: RSAPublicKey) -> dict[str, Any]:
-        """Check the signature with ``key``, then decode the payload: the claims, now trusted.
-
-        :raises TokenInvalidError: ``token-invalid-signature``; ``token-invalid`` for a signed
-            payload that is not a JSON object.
-        """
-        if len(parsed.signature) != (key.key_size + 7) // 8:
-            raise _invalid("Signature length does not match the key.", "token-invalid-signature")
+        # The signature segment, as _b64url() would decode it, and canonical: a final
+        # character with unused low bits set decodes to the same bytes, and would let one
+        # signed token exist in several spellings (the other segments are signed as the
+        # characters they are, so any other spelling of them fails the signature).
+        length = len(signature_segment)
+        if length and _UNUSED_BITS[length % 4] & _B64_VALUE.get(signature_segment[-1], 0):
+            raise _invalid("The signature segment is not canonical base64url.")
         try:
-            key.verify(parsed.signature, parsed.signing_input, _PKCS1, _SHA256)
+            signature = _a2b_base64(
+                signature_segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[length % 4],
+                strict_mode=True,
+            )
+        except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
+            raise _invalid("The signature segment is not unpadded base64url.") from None
+        header, kid = checked
+        if trace is not None:
+            trace("header", header)
+
+        # Key and signature.
+        key = self._public_key if key_for is None else key_for(kid)
+        if key is None:  # a JWKS configuration, and no key_for
+            raise TypeError("No key: this configuration has no PEM key, so give key_for.")
+        if trace is not None:
+            trace("key", key)
+        signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+        try:
+            # OpenSSL also refuses a signature that is not exactly the key's length (RFC 7518
+            # §3.3), leading zero bytes added or stripped included: tests pin it.
+            key.verify(signature, signing_input, _PKCS1, _SHA256)
         except InvalidSignature:
             raise _invalid("Signature does not verify.", "token-invalid-signature") from None
-        return _json_object(_b64decode(parsed.payload_segment), "payload")
+        # The payload, as _b64url() and _DECODER.decode() would decode it. raw_decode() skips
+        # decode()'s whitespace handling: a token's JSON never has any, and when it does (or
+        # anything follows the value), decode() judges it.
+        try:
+            text = _a2b_base64(
+                payload_segment.encode("ascii").translate(_TO_STANDARD)
+                + _PADDING[len(payload_segment) % 4],
+                strict_mode=True,
+            ).decode("utf-8")
+            try:
+                claims, end = _DECODER.raw_decode(text)
+            except json.JSONDecodeError:
+                end = -1
+            if end != len(text):
+                claims = _DECODER.decode(text)
+        except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+            raise _invalid("The token payload is not base64url JSON.") from None
+        if type(claims) is not dict:
+            raise _invalid("The token payload is not a JSON object.")
+        if trace is not None:
+            trace("signature", claims)
+
+        # Claims, then the result.
+        self.check_claims(claims, self._clock())
+        return SessionAuth._from_own_claims(claims, source)
 
     # Claims ---------------------------------------------------------------------------------
 
@@ -312,13 +333,3 @@ class Verifier:
     def _audience_matches(self, aud: object) -> bool:
         values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         return any(isinstance(value, str) and value in self._audience for value in values)
-
-    # All together ---------------------------------------------------------------------------
-
-    def finish(
-        self, parsed: ParsedToken, key: RSAPublicKey, source: TokenSource | None
-    ) -> SessionAuth:
-        """Verify the signature with ``key``, then the claims, and build the result."""
-        claims = self.verified_claims(parsed, key)
-        self.check_claims(claims, self.config.clock())
-        return SessionAuth._from_own_claims(claims, source)

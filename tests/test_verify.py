@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clerk_guard import ClerkGuardError, Guard, GuardConfig, TokenInvalidError, TokenMissingError
-from clerk_guard._verify import CLAIM_CHECKS
+from clerk_guard._verify import CLAIM_CHECKS, Verifier
 
 NOW = 1_700_000_000
 ISSUER = "https://clerk.example.test"
@@ -248,11 +249,24 @@ def test_other_key_rejected():
     assert reason(token(key=OTHER_KEY)) == "token-invalid-signature"
 
 
-def test_truncated_signature_rejected():
-    """A signature shorter than the key is token-invalid-signature."""
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda sig: sig[:-1],  # a byte short
+        lambda sig: sig[1:],  # the first byte dropped
+        lambda sig: b"\0" + sig,  # the same number, one byte longer
+        lambda sig: sig + b"\0",
+        lambda sig: b"\0" * len(sig),
+        lambda sig: sig + sig,
+    ],
+    ids=["short", "first-byte-dropped", "leading-zero-added", "byte-appended", "zeros", "twice"],
+)
+def test_signature_of_another_length_rejected(change: Callable[[bytes], bytes]) -> None:
+    """A signature that is not exactly the key's length (RFC 7518 §3.3) is
+    token-invalid-signature, even when it is the right one with a leading zero byte added."""
     head, payload, sig = token().split(".")
-    short = b64(base64.urlsafe_b64decode(sig + "==")[:-1])
-    assert reason(f"{head}.{payload}.{short}") == "token-invalid-signature"
+    other = b64(change(base64.urlsafe_b64decode(sig + "==")))
+    assert reason(f"{head}.{payload}.{other}") == "token-invalid-signature"
 
 
 def test_forged_token_learns_nothing_about_claims():
@@ -413,3 +427,13 @@ def test_unicode_digits_in_fpm_fail_closed():
     """Non-ASCII digits in o.fpm reject the token instead of raising."""
     claims_v2 = {"v": 2, "o": {"id": "org_1", "per": "read", "fpm": "\u00b2"}, "fea": "o:a"}
     assert reason(token(**claims_v2)) == "token-invalid-claims"
+
+
+def test_verifier_without_a_key_is_a_programming_error():
+    """Verifier.verify needs key_for when the configuration has no PEM key (a JWKS URL): a
+    TypeError naming the fix, never a token rejection."""
+    jwks_url = "https://clerk.example.test/.well-known/jwks.json"
+    verifier = Verifier(GuardConfig(jwks_url=jwks_url, issuer=ISSUER, clock=lambda: NOW))
+    with pytest.raises(TypeError, match="key_for"):
+        verifier.verify(token())
+    assert verifier.verify(token(), lambda kid: KEY.public_key()).user_id == "user_1"
