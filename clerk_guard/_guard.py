@@ -175,9 +175,8 @@ class Guard(_BaseGuard):
         :raises KeysUnavailableError: no key set could be loaded.
         """
         auth = self._cached(token, source)
-        return auth if auth is not None else self._verify_new(token, source)
-
-    def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
+        if auth is not None:
+            return auth
         try:
             auth = self.verifier.verify(token, self.key_for, source)
         except AuthenticationError as exc:
@@ -199,7 +198,7 @@ class Guard(_BaseGuard):
         if auth is not None or found is None:
             return auth
         try:
-            return self._verify_new(*found)
+            return self.verify(found[0], source=found[1])
         except TokenMissingError:
             if required:
                 raise
@@ -239,15 +238,14 @@ class AsyncGuard(_BaseGuard):
         self.jwks: AsyncJWKSClient | None = None
         if self.config.public_key is None:
             self.jwks = AsyncJWKSClient(self.config, transport=transport, store=store)
-        # A cached key without awaiting; KeyFetchNeeded sends _verify_new to the await.
+        # A cached key without awaiting; KeyFetchNeeded sends verify() to the await.
         self._key_now = self.jwks.cached_key if self.jwks is not None else None
 
     async def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
         """Verify one token; raises as :meth:`Guard.verify`."""
         auth = self._cached(token, source)
-        return auth if auth is not None else await self._verify_new(token, source)
-
-    async def _verify_new(self, token: str, source: TokenSource | None) -> SessionAuth:
+        if auth is not None:
+            return auth
         verifier = self.verifier
         try:
             try:
@@ -275,7 +273,7 @@ class AsyncGuard(_BaseGuard):
     ) -> SessionAuth | None:
         """The rest of :meth:`authenticate` when :meth:`_lookup` found a token not cached."""
         try:
-            return await self._verify_new(*found)
+            return await self.verify(found[0], source=found[1])
         except TokenMissingError:
             if required:
                 raise
