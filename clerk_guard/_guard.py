@@ -25,13 +25,15 @@ from ._verify import Verifier, fingerprint
 __all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements"]
 
 
-class _TokenCache(OrderedDict[str, SessionAuth]):
-    """A bounded LRU of verified tokens: a repeat costs a lookup plus the time checks.
+_V = TypeVar("_V")
 
-    Entries hold the result, whose time claims a hit is re-checked against, so a cached token is
-    never accepted past ``exp``. Only successes are stored. A hit is ``get()`` then
-    ``move_to_end()``, the ordered dict's own methods (each atomic, no Python frame: they run
-    for every request); storing (insert, then evict the oldest) takes the lock.
+
+class _LRU(OrderedDict[str, _V]):
+    """A bounded LRU keyed by request text (tokens, cookie lines); thread-safe.
+
+    A hit is ``get()`` then ``move_to_end()``, the ordered dict's own methods (each atomic, no
+    Python frame: they run for every request); storing (insert, then evict the oldest) takes
+    the lock.
     """
 
     def __init__(self, size: int) -> None:
@@ -39,20 +41,34 @@ class _TokenCache(OrderedDict[str, SessionAuth]):
         self.size = size
         self._lock = threading.Lock()
 
-    def __repr__(self) -> str:  # the dict's own would print every cached token
+    def __repr__(self) -> str:  # the dict's own would print every key: tokens, cookies
         return f"<{type(self).__name__}: {len(self)} of {self.size} entries>"
 
-    def put(self, token: str, auth: SessionAuth) -> None:
+    def put(self, key: str, value: _V) -> None:
         if self.size == 0:
             return
         with self._lock:
-            self[token] = auth
+            self[key] = value
             if len(self) > self.size:
                 self.popitem(last=False)
 
-    def discard(self, token: str) -> None:
+    def discard(self, key: str) -> None:
         with self._lock:
-            self.pop(token, None)
+            self.pop(key, None)
+
+
+class _TokenCache(_LRU[SessionAuth]):
+    """The verified tokens: a repeat costs a lookup plus the time checks.
+
+    Entries hold the result, whose time claims a hit is re-checked against, so a cached token is
+    never accepted past ``exp``. Only successes are stored.
+    """
+
+
+#: Cookie lines remembered with the token extraction chose from them (see ``_lookup``), and
+#: the longest line remembered: at most 8 MiB of lines (a browser's is usually under 4 KiB).
+_COOKIE_MEMO_SIZE = 1024
+_COOKIE_LINE_MAX = 8192
 
 
 class _BaseGuard:
@@ -64,9 +80,15 @@ class _BaseGuard:
         self.config = config
         self.verifier = Verifier(config)
         self.token_cache = _TokenCache(config.token_cache_size)
+        # A browser's Cookie line -> the verified token extraction chose from it. Evicts the
+        # oldest entry first (a hit does not refresh it: a miss costs one extraction).
+        self._cookie_tokens = _LRU[str](min(config.token_cache_size, _COOKIE_MEMO_SIZE))
         self._leeway = config.leeway
         self._clock = config.clock
         self._production = (config.publishable_key or "").startswith("pk_live_")
+        # Whether the choice between __session and __session_<suffix> can change with time
+        # alone: only in development, once the suffixed token has expired (_tokens.py).
+        self._cookie_choice_ages = config.cookie_suffix is not None and not self._production
 
     def extract(
         self, authorization: Sequence[str], cookies: Iterable[str]
@@ -100,12 +122,28 @@ class _BaseGuard:
             auth = self._cached(token, "header")
             if auth is not None:
                 return (token, "header"), auth
+        # A browser's request: no Authorization header and one Cookie line, most often the same
+        # line as its previous request's. Extraction is a function of that line (and of the
+        # time, in one case), so the token it chose last time is the token it would choose now.
+        line = None
+        if not authorization and type(cookies) is list and len(cookies) == 1:
+            line = cookies[0]
+            remembered = self._cookie_tokens.get(line)
+            if remembered is not None:
+                auth = self._cached(remembered, "cookie")
+                if auth is not None and not (
+                    self._cookie_choice_ages and int(self._clock()) >= auth.expires_at
+                ):
+                    return (remembered, "cookie"), auth
         found = self.extract(authorization, cookies)
         if found is None:
             if required:
                 raise _missing()
             return None, None
-        return found, self._cached(*found)
+        auth = self._cached(*found)
+        if line is not None and auth is not None and len(line) <= _COOKIE_LINE_MAX:
+            self._cookie_tokens.put(line, found[0])  # verified: worth remembering
+        return found, auth
 
     def _cached(self, token: str, source: TokenSource | None) -> SessionAuth | None:
         cache = self.token_cache

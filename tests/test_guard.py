@@ -62,6 +62,94 @@ def test_cached_token_keeps_the_extraction_rules(clerk_issuer, pem_guard):
     assert token not in repr(pem_guard.token_cache)  # a logged cache never shows a token
 
 
+def _count_extractions(guard: Guard) -> list[int]:
+    """Wrap guard.extract (the full extraction) to count its calls."""
+    calls = [0]
+    extract = guard.extract
+
+    def counted(authorization, cookies):
+        calls[0] += 1
+        return extract(authorization, cookies)
+
+    guard.extract = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_cookie_line_remembered_with_its_token(clerk_issuer, pem_guard):
+    """A browser sending the same Cookie line again skips extraction: the line is remembered
+    with the verified token chosen from it, and gets the same answer. Another line, several
+    lines, or an Authorization header go through the whole extraction."""
+    token = clerk_issuer.mint(now=pem_guard.clock.now)
+    other = clerk_issuer.mint(now=pem_guard.clock.now, user_id="user_other")
+    calls = _count_extractions(pem_guard)
+    line = f"theme=dark; __session={token}; _ga=GA1.2.3"
+    first = pem_guard.authenticate([], [line])  # verified
+    second = pem_guard.authenticate([], [line])  # found in the cache: the line is remembered
+    assert calls[0] == 2
+    for _ in range(3):
+        auth = pem_guard.authenticate([], [line])
+        assert (auth.user_id, auth.session_id, auth.token_source) == (
+            first.user_id,
+            first.session_id,
+            "cookie",
+        )
+    assert calls[0] == 2
+    assert second == first
+    assert pem_guard.authenticate([], [f"theme=light; __session={other}"]).user_id == "user_other"
+    assert calls[0] == 3
+    assert pem_guard.authenticate([], [line, "a=b"]).user_id == first.user_id
+    assert pem_guard.authenticate(["Basic dTpw"], [line]).user_id == first.user_id
+    assert calls[0] == 5
+    long_line = f"{line}; padding={'x' * 8192}"
+    for _ in range(3):
+        assert pem_guard.authenticate([], [long_line]).user_id == first.user_id
+    assert calls[0] == 8  # too long to remember
+    assert token not in repr(pem_guard._cookie_tokens)
+
+
+def test_remembered_cookie_needs_a_verified_token(clerk_issuer, pem_guard):
+    """A line is only remembered with a token that verified; an evicted or expired token
+    sends the line back through extraction and verification."""
+    clock = pem_guard.clock
+    token = clerk_issuer.mint(now=clock.now, lifetime=60)
+    line = f"__session={token}"
+    with pytest.raises(TokenInvalidError):
+        pem_guard.authenticate([], ["__session=a.b.c"])
+    assert len(pem_guard._cookie_tokens) == 0
+    pem_guard.authenticate([], [line])
+    pem_guard.authenticate([], [line])
+    assert len(pem_guard._cookie_tokens) == 1
+    pem_guard.token_cache.clear()
+    calls = _count_extractions(pem_guard)
+    assert pem_guard.authenticate([], [line]).user_id == "user_2test"
+    assert calls[0] == 1
+    clock.now += 66  # past exp and the leeway
+    with pytest.raises(TokenInvalidError) as info:
+        pem_guard.authenticate([], [line])
+    assert info.value.code == "token-expired"
+
+
+def test_remembered_cookie_choice_follows_the_clock(clerk_issuer, pem_guard):
+    """In development, the suffixed session cookie stops being chosen once its token expires
+    (with __client_uat=0, as @clerk/backend): a remembered line does not keep the old choice,
+    even inside the leeway, where the cache would still accept the suffixed token."""
+    clock = pem_guard.clock
+    suffix = pem_guard.config.cookie_suffix
+    assert suffix and not pem_guard._production
+    plain = clerk_issuer.mint(now=clock.now, user_id="user_plain", lifetime=600)
+    suffixed = clerk_issuer.mint(now=clock.now, user_id="user_suffixed", lifetime=60)
+    line = (
+        f"__session={plain}; __session_{suffix}={suffixed}; "
+        f"__client_uat=0; __client_uat_{suffix}={int(clock.now)}"
+    )
+    for _ in range(3):
+        assert pem_guard.authenticate([], [line]).user_id == "user_suffixed"
+    assert len(pem_guard._cookie_tokens) == 1
+    clock.now += 60  # the suffixed token's exp: still inside the leeway for the cache
+    assert pem_guard.verify(suffixed).user_id == "user_suffixed"
+    assert pem_guard.authenticate([], [line]).user_id == "user_plain"
+
+
 def test_authenticate_missing(pem_guard):
     """No token: TokenMissingError when required, None when optional."""
     with pytest.raises(TokenMissingError) as info:
@@ -129,10 +217,14 @@ def test_cache_is_bounded_lru(clerk_issuer):
 
 
 def test_cache_off(clerk_issuer):
-    """token_cache_size=0 turns the cache off."""
+    """token_cache_size=0 turns the cache off, and the memory of cookie lines with it."""
     guard = Guard(clerk_issuer.config(jwt_key=clerk_issuer.public_pem, token_cache_size=0))
     guard.verify(clerk_issuer.mint())
     assert len(guard.token_cache) == 0
+    line = f"__session={clerk_issuer.mint()}"
+    for _ in range(3):
+        assert guard.authenticate([], [line]).token_source == "cookie"
+    assert len(guard._cookie_tokens) == 0
 
 
 def test_failures_are_not_cached(clerk_issuer, pem_guard):

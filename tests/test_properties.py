@@ -73,6 +73,43 @@ def test_random_header_lines(authorization, cookies):
     assert result is None or isinstance(result, SessionAuth)
 
 
+def _outcome(guard: Guard, cookies: list[str]) -> object:
+    try:
+        auth = guard.authenticate([], cookies, required=False)
+    except ClerkGuardError as exc:
+        return exc.code
+    return None if auth is None else (auth.user_id, auth.session_id, auth.token_source)
+
+
+SUFFIX = ISSUER.config().cookie_suffix
+COOKIE_PARTS = st.sampled_from(
+    [
+        f"__session={VALID}",
+        f"__session_{SUFFIX}={VALID}",
+        f"__session={ISSUER.mint(now=NOW, user_id='user_other')}",
+        f"__session_{SUFFIX}={ISSUER.mint(now=NOW, user_id='user_suffixed')}",
+        "__session=a.b.c",
+        "__client_uat=0",
+        f"__client_uat={NOW}",
+        f"__client_uat_{SUFFIX}=0",
+        f"__client_uat_{SUFFIX}={NOW}",
+        "theme=dark",
+        "",
+    ]
+)
+
+
+@SETTINGS
+@given(st.lists(COOKIE_PARTS | st.text(max_size=40), max_size=6))
+def test_remembered_cookie_lines_answer_as_extraction(parts):
+    """A guard asked about the same Cookie line again (answering from its memory of lines)
+    answers as a guard seeing the line for the first time."""
+    line = "; ".join(parts)
+    fresh = _outcome(Guard(ISSUER.config(jwt_key=ISSUER.public_pem, clock=lambda: NOW)), [line])
+    warm = Guard(ISSUER.config(jwt_key=ISSUER.public_pem, clock=lambda: NOW))
+    assert [_outcome(warm, [line]) for _ in range(3)] == [fresh] * 3
+
+
 @SETTINGS
 @given(st.text(max_size=500))
 def test_cookie_parsing_total(line):
