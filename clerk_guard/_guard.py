@@ -66,7 +66,9 @@ class _TokenCache(_LRU[SessionAuth]):
 
 
 #: Cookie lines remembered with the token extraction chose from them (see ``_lookup``), and
-#: the longest line remembered: at most 8 MiB of lines (a browser's is usually under 4 KiB).
+#: the longest line remembered: with the copy of the token each entry holds, at most ~16 MiB
+#: (a browser's line is usually under 4 KiB). The lines hold the browser's other cookies too,
+#: kept in memory as long as the entry.
 _COOKIE_MEMO_SIZE = 1024
 _COOKIE_LINE_MAX = 8192
 
@@ -80,14 +82,17 @@ class _BaseGuard:
         self.config = config
         self.verifier = Verifier(config)
         self.token_cache = _TokenCache(config.token_cache_size)
-        # A browser's Cookie line -> the verified token extraction chose from it. Evicts the
-        # oldest entry first (a hit does not refresh it: a miss costs one extraction).
-        self._cookie_tokens = _LRU[str](min(config.token_cache_size, _COOKIE_MEMO_SIZE))
+        # A browser's Cookie line -> the verified token extraction chose from it, and when.
+        # Evicts the oldest entry first (a hit does not refresh it: a miss costs one extraction).
+        self._cookie_tokens = _LRU[tuple[str, int]](min(config.token_cache_size, _COOKIE_MEMO_SIZE))
         self._leeway = config.leeway
         self._clock = config.clock
         self._production = (config.publishable_key or "").startswith("pk_live_")
         # Whether the choice between __session and __session_<suffix> can change with time
-        # alone: only in development, once the suffixed token has expired (_tokens.py).
+        # alone: only in development, once the suffixed token has expired (_tokens.py). Then a
+        # remembered choice holds from when it was made until the chosen token's exp: it was
+        # the suffixed token (its exp is the moment the choice flips) or the plain one (chosen
+        # since the suffixed token expired; a clock set back before then could flip it back).
         self._cookie_choice_ages = config.cookie_suffix is not None and not self._production
 
     def extract(
@@ -130,11 +135,12 @@ class _BaseGuard:
             line = cookies[0]
             remembered = self._cookie_tokens.get(line)
             if remembered is not None:
-                auth = self._cached(remembered, "cookie")
-                if auth is not None and not (
-                    self._cookie_choice_ages and int(self._clock()) >= auth.expires_at
+                token, since = remembered
+                auth = self._cached(token, "cookie")
+                if auth is not None and (
+                    not self._cookie_choice_ages or since <= int(self._clock()) < auth.expires_at
                 ):
-                    return (remembered, "cookie"), auth
+                    return (token, "cookie"), auth
         found = self.extract(authorization, cookies)
         if found is None:
             if required:
@@ -142,7 +148,8 @@ class _BaseGuard:
             return None, None
         auth = self._cached(*found)
         if line is not None and auth is not None and len(line) <= _COOKIE_LINE_MAX:
-            self._cookie_tokens.put(line, found[0])  # verified: worth remembering
+            # Verified, so worth remembering, with the time of the choice.
+            self._cookie_tokens.put(line, (found[0], int(self._clock())))
         return found, auth
 
     def _cached(self, token: str, source: TokenSource | None) -> SessionAuth | None:
@@ -286,12 +293,15 @@ class AsyncGuard(_BaseGuard):
             return auth
         verifier = self.verifier
         try:
+            kid: str | None = None
             try:
                 auth = verifier.verify(token, self._key_now, source)
             except KeyFetchNeeded as needed:
+                kid, auth = needed.kid, None
+            if auth is None:  # a key fetch is due, awaited outside the handler (no chaining)
                 assert self.jwks is not None  # noqa: S101 - only the JWKS client raises it
-                key = await self.jwks.get_key(needed.kid)
-                auth = verifier.verify(token, lambda kid: key, source)
+                key = await self.jwks.get_key(kid)
+                auth = verifier.verify(token, lambda _: key, source)
         except AuthenticationError as exc:
             raise _annotated(exc, token, source) from None
         self.token_cache.put(token, auth)

@@ -138,9 +138,13 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
         ``token-type-mismatch``.
     """
     try:
-        header = _DECODER.decode(_b64url(segment).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
-        raise _invalid("The token header is not base64url JSON.") from None
+        raw = _b64url(segment)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
+        raise _invalid("The token header is not unpadded base64url.") from None
+    try:
+        header = _DECODER.decode(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _invalid("The token header is not JSON.") from None
     if type(header) is not dict:
         raise _invalid("The token header is not a JSON object.")
     alg = header.get("alg")
@@ -198,6 +202,8 @@ class Verifier:
             the configured PEM key.
         :param trace: told ``(stage, value)`` as each stage passes: ``("header", header)``,
             ``("key", key)``, ``("signature", claims)`` (the claims are trusted from then on).
+            The values are the verifier's own (the header is cached, the claims become the
+            result's): read them, never change them.
         :raises TokenInvalidError: with ``code`` naming the failed check.
         :raises TokenMissingError: ``session-token-pending``.
         """
@@ -252,19 +258,23 @@ class Verifier:
         # decode()'s whitespace handling: a token's JSON never has any, and when it does (or
         # anything follows the value), decode() judges it.
         try:
-            text = _a2b_base64(
+            raw = _a2b_base64(
                 payload_segment.encode("ascii").translate(_TO_STANDARD)
                 + _PADDING[len(payload_segment) % 4],
                 strict_mode=True,
-            ).decode("utf-8")
+            )
+        except binascii.Error:  # the segment is ASCII: checked above
+            raise _invalid("The token payload is not unpadded base64url.") from None
+        try:
+            text = raw.decode("utf-8")
             try:
                 claims, end = _DECODER.raw_decode(text)
             except json.JSONDecodeError:
                 end = -1
             if end != len(text):
                 claims = _DECODER.decode(text)
-        except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
-            raise _invalid("The token payload is not base64url JSON.") from None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise _invalid("The token payload is not JSON.") from None
         if type(claims) is not dict:
             raise _invalid("The token payload is not a JSON object.")
         if trace is not None:

@@ -422,3 +422,42 @@ async def test_async_client_survives_new_event_loops(clerk_issuer):
     thread.start()
     thread.join(timeout=30)
     assert results == ["other"]
+
+
+async def test_async_guard_takes_cached_keys_until_a_fetch_is_due(clerk_issuer, transport, clock):
+    """AsyncGuard reads a fresh cached key without awaiting and fetches only when the policy
+    says so: cold, then after the TTL (a refresh), each once."""
+    guard = AsyncGuard(clerk_issuer.config(clock=clock, jwks_ttl=300), transport=transport)
+    for n in range(5):
+        assert (await guard.verify(clerk_issuer.mint(now=clock.now, user_id=f"u{n}"))).user_id
+    assert transport.fetches == 1
+    assert guard.jwks is not None and guard.jwks.cached_key(clerk_issuer.kid) is not None
+    clock.now += 301
+    assert (await guard.verify(clerk_issuer.mint(now=clock.now, user_id="later"))).user_id
+    assert transport.fetches == 2
+    await guard.aclose()
+
+
+async def test_async_guard_key_errors_from_the_cache(clerk_issuer, transport, clock):
+    """Errors the key cache decides alone (an unknown kid inside the cooldown, the back-off
+    after a failed fetch) come out of AsyncGuard as they did from a fetch: annotated, without
+    a chained KeyFetchNeeded, and without another fetch."""
+    guard = AsyncGuard(clerk_issuer.config(clock=clock), transport=transport)
+    await guard.verify(clerk_issuer.mint(now=clock.now))
+    unknown = clerk_issuer.mint(now=clock.now, headers={"kid": "ins_unknown"})
+    with pytest.raises(TokenInvalidError) as info:
+        await guard.verify(unknown, source="header")
+    assert info.value.code == "jwk-kid-mismatch"
+    assert (info.value.source, len(info.value.fingerprint)) == ("header", 12)
+    assert transport.fetches == 1  # the cooldown holds the fetch the kid triggered
+    await guard.aclose()
+
+    transport.status_code = 500
+    other = f"https://{secrets.token_hex(4)}.test/jwks"  # its own, empty key cache
+    cold = AsyncGuard(clerk_issuer.config(clock=clock, jwks_url=other), transport=transport)
+    for _ in range(2):
+        with pytest.raises(KeysUnavailableError) as failure:
+            await cold.verify(clerk_issuer.mint(now=clock.now))
+        assert failure.value.__context__ is None
+    assert transport.fetches == 2  # one failed fetch; the second call was inside the back-off
+    await cold.aclose()

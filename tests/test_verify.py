@@ -269,6 +269,22 @@ def test_signature_of_another_length_rejected(change: Callable[[bytes], bytes]) 
     assert reason(f"{head}.{payload}.{other}") == "token-invalid-signature"
 
 
+def test_signature_with_its_leading_zero_stripped_rejected():
+    """A valid signature whose first byte is 0, sent without it (the same number, one byte
+    short), is token-invalid-signature: RFC 7518 wants exactly the key's length, and the
+    math alone would accept it. The unstripped token verifies."""
+    for n in range(5000):  # about 1 signature in 256 starts with a zero byte
+        valid = token(sid=f"sess_{n}")
+        head, payload, sig = valid.split(".")
+        raw = base64.urlsafe_b64decode(sig + "==")
+        if raw[0] == 0:
+            break
+    else:  # pragma: no cover - (255/256)**5000 < 1e-8
+        pytest.fail("no signature with a leading zero byte")
+    assert guard().verify(valid).session_id == f"sess_{n}"
+    assert reason(f"{head}.{payload}.{b64(raw[1:])}") == "token-invalid-signature"
+
+
 def test_forged_token_learns_nothing_about_claims():
     """A forged token with wrong issuer and expired claims still fails on the signature."""
     forged = token(key=OTHER_KEY, iss="https://evil.example", exp=1)
