@@ -938,7 +938,7 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
     rest = list(names[names.index(_CHECK_FORMAT) :])
     passed: dict[str, Any] = {}
     try:
-        verifier.verify(token, guard.key_for, trace=passed.__setitem__)
+        verifier.verify(token, guard._key_for, trace=passed.__setitem__)
         error: ClerkGuardError | None = None
     except ClerkGuardError as exc:
         error = exc

@@ -29,11 +29,12 @@ _V = TypeVar("_V")
 
 
 class _LRU(OrderedDict[str, _V]):
-    """A bounded LRU keyed by request text (tokens, cookie lines); thread-safe.
+    """A bounded map keyed by request text (tokens, cookie lines), oldest evicted first;
+    thread-safe.
 
-    A hit is ``get()`` then ``move_to_end()``, the ordered dict's own methods (each atomic, no
-    Python frame: they run for every request); storing (insert, then evict the oldest) takes
-    the lock.
+    Reads are the ordered dict's own methods (``get()``; for the token cache, an LRU, also
+    ``move_to_end()``), each atomic, no Python frame: they run for every request. Storing
+    (insert, then evict the oldest) takes the lock.
     """
 
     def __init__(self, size: int) -> None:
@@ -209,8 +210,8 @@ class Guard(_BaseGuard):
         self.jwks: JWKSClient | None = None
         if self.config.public_key is None:
             self.jwks = JWKSClient(self.config, transport=transport, store=store)
-        #: The key lookup :meth:`Verifier.verify` is given (``None``: the configured PEM key).
-        self.key_for = self.jwks.get_key if self.jwks is not None else None
+        # The key lookup Verifier.verify() is given (None: the configured PEM key).
+        self._key_for = self.jwks.get_key if self.jwks is not None else None
 
     def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
         """Verify one token.
@@ -223,7 +224,7 @@ class Guard(_BaseGuard):
         if auth is not None:
             return auth
         try:
-            auth = self.verifier.verify(token, self.key_for, source)
+            auth = self.verifier.verify(token, self._key_for, source)
         except AuthenticationError as exc:
             raise _annotated(exc, token, source) from None
         self.token_cache.put(token, auth)
