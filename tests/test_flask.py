@@ -492,18 +492,24 @@ def test_get_auth_on_unprotected_route_rejects_bad_token(client):
     assert client.get("/lazy", headers=bearer("a.b.c")).status_code == 401
 
 
-def test_token_is_verified_once_per_request(make_app, clerk_issuer, monkeypatch):
-    """protect_all plus a decorator plus get_auth() verify the token once."""
-    app = make_app(protect_all=True)
-    state = app.extensions["clerk_guard"]
+def _count_authenticate(app, monkeypatch) -> list:
+    """Record the ``required`` argument of every call to the app's guard.authenticate()."""
+    guard = app.extensions["clerk_guard"].guard
     calls = []
-    original = state.guard.authenticate
+    original = guard.authenticate
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("required"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(state.guard, "authenticate", counting)
+    monkeypatch.setattr(guard, "authenticate", counting)
+    return calls
+
+
+def test_token_is_verified_once_per_request(make_app, clerk_issuer, monkeypatch):
+    """protect_all plus a decorator plus get_auth() verify the token once."""
+    app = make_app(protect_all=True)
+    calls = _count_authenticate(app, monkeypatch)
     response = app.test_client().get("/proxy", headers=bearer(clerk_issuer.mint()))
     assert response.status_code == 200
     assert calls == [True]
@@ -512,15 +518,7 @@ def test_token_is_verified_once_per_request(make_app, clerk_issuer, monkeypatch)
 def test_optional_route_without_token_asks_the_guard_once(make_app, monkeypatch):
     """On an optional route, get_auth() reuses the decorator's None instead of verifying again."""
     app = make_app()
-    state = app.extensions["clerk_guard"]
-    calls = []
-    original = state.guard.authenticate
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("required"))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(state.guard, "authenticate", counting)
+    calls = _count_authenticate(app, monkeypatch)
     assert app.test_client().get("/optional").get_json() == {"auth": None}
     assert calls == [False]
 
