@@ -6,7 +6,6 @@ import os
 import pathlib
 
 import nox
-import tomllib
 
 nox.options.sessions = ["lint", "typing", "tests", "tests_core"]
 nox.options.reuse_existing_virtualenvs = True
@@ -21,7 +20,9 @@ if _PYENV.is_dir():
     os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *_extra])
 
 ROOT = pathlib.Path(__file__).parent
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# nox.project.load_toml reads TOML with tomllib, or on Python 3.10 with the tomli that nox itself
+# depends on there: the noxfile imports nothing nox does not bring (tomllib is 3.11+ only).
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = [
     c.rsplit(" ", 1)[-1]
     for c in PYPROJECT["project"]["classifiers"]

@@ -1,7 +1,7 @@
 """Web benchmark: requests per second through real servers, with and without clerk-guard.
 
-Run from the repository root (needs ``pip install -e ".[bench]"`` and ``wrk``: ``apt-get install
--y wrk``)::
+Run from the repository root (needs ``pip install -r bench/requirements.txt`` and ``wrk``:
+``apt-get install -y wrk``)::
 
     python bench/web/run.py                  # every framework: ASGI, Flask, Django (~20 min)
     python bench/web/run.py --quick          # smoke run: 1 round of 2 s, fewer tokens
