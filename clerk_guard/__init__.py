@@ -14,13 +14,14 @@ from ._errors import (
     ConfigurationError,
     KeysUnavailableError,
     PermissionDeniedError,
+    SessionPendingError,
     TokenInvalidError,
     TokenMissingError,
 )
 from ._guard import AsyncGuard, Guard, check_requirements
 from ._http import ErrorResponse, error_response
 from ._jwks import AsyncJWKSClient, JWKSClient, clear_key_caches
-from ._tokens import extract_token, parse_cookies
+from ._tokens import extract_token, parse_cookies, split_joined_authorization
 
 __all__ = [
     "AsyncGuard",
@@ -35,6 +36,7 @@ __all__ = [
     "KeysUnavailableError",
     "PermissionDeniedError",
     "SessionAuth",
+    "SessionPendingError",
     "TokenInvalidError",
     "TokenMissingError",
     "__version__",
@@ -43,6 +45,7 @@ __all__ = [
     "error_response",
     "extract_token",
     "parse_cookies",
+    "split_joined_authorization",
 ]
 
 __version__ = "0.1.0"

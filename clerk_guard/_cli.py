@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -168,14 +168,22 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 # Output helpers -------------------------------------------------------------------------------
 
 
+def _write(stream: TextIO, text: str) -> None:
+    """Write a line that may hold anything a pasted token decodes to: a character the stream
+    cannot encode (an unpaired surrogate, or non-ASCII on an ASCII terminal) is shown as its
+    escape (``\\ud800``), which is also valid inside a JSON string."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    text = text.encode(encoding, "backslashreplace").decode(encoding)
+    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.flush()
+
+
 def _out(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    _write(sys.stdout, text)
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
-    sys.stderr.flush()
+    _write(sys.stderr, text)
 
 
 def _json(value: Any) -> None:

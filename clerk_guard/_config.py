@@ -10,6 +10,7 @@ import ipaddress
 import math
 import os
 import re
+import ssl
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,8 @@ __all__ = ["GuardConfig", "KeySource", "MIN_RSA_BITS"]
 
 #: Keys shorter than this are refused everywhere (NIST SP 800-131A).
 MIN_RSA_BITS = 2048
+#: The largest ``jwks_max_backoff`` accepted: a Clerk session token lives 60 s.
+MAX_BACKOFF_LIMIT = 60.0
 
 KeySource = Literal["jwt_key", "jwks_url", "publishable_key", "secret_key"]
 
@@ -138,6 +141,24 @@ def _check_url(name: str, url: str) -> str:
     )
 
 
+def _check_ssl_context(context: object) -> None:
+    if context is None:
+        return
+    if not isinstance(context, ssl.SSLContext):
+        raise ConfigurationError(
+            "ssl_context must be an ssl.SSLContext, e.g. "
+            "ssl.create_default_context(cafile='corporate-ca.pem').",
+            field="ssl_context",
+        )
+    if context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname:
+        raise ConfigurationError(
+            "ssl_context must verify certificates and host names (verify_mode CERT_REQUIRED, "
+            "check_hostname True): whoever answers an unverified key fetch can sign tokens. To "
+            "trust a private CA, load it: ssl.create_default_context(cafile=...).",
+            field="ssl_context",
+        )
+
+
 def _split_csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -194,6 +215,13 @@ class GuardConfig:
     :param accept_pending: accept sessions with ``sts: "pending"`` (off by default, as Clerk).
     :param clock: returns the current Unix time; inject one to verify at a fixed instant.
     :param debug: put the rejection reason in 401 bodies. Never in production: it is an oracle.
+    :param ssl_context: the TLS settings of the key fetch, e.g.
+        ``ssl.create_default_context(cafile="corporate-ca.pem")``. When not given, the key fetch
+        trusts what httpx trusts: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set, else certifi's
+        bundle. Ignored when the guard is given its own ``transport``.
+
+    .. warning:: A context that skips certificate or host name checks is refused: whoever can
+       answer the key fetch could then sign tokens this guard accepts.
     """
 
     publishable_key: str | None = None
@@ -216,6 +244,11 @@ class GuardConfig:
     jwks_max_stale: float = 3600.0
     #: Overall deadline of one key fetch, in seconds (connect, headers and body together).
     jwks_timeout: float = 5.0
+    #: Longest wait, in seconds, between two key fetches after failures (the back-off doubles
+    #: from 1 s up to this): how long a recovered endpoint may go unasked (README, "Keys,
+    #: outages, proxies and TLS").
+    jwks_max_backoff: float = 10.0
+    ssl_context: ssl.SSLContext | None = dataclasses.field(default=None, repr=False)
     #: Entries in the verified-token cache; 0 turns it off.
     token_cache_size: int = 4096
 
@@ -249,6 +282,7 @@ class GuardConfig:
                 "clock must be a callable returning Unix seconds.", field="clock"
             )
         set_(self, "api_url", _check_url("api_url", self.api_url))
+        _check_ssl_context(self.ssl_context)
 
         if self.publishable_key is not None:
             if self.publishable_key.startswith("sk_"):
@@ -294,7 +328,14 @@ class GuardConfig:
             )
 
     def _check_numbers(self) -> None:
-        for name in ("leeway", "jwks_ttl", "jwks_cooldown", "jwks_max_stale", "jwks_timeout"):
+        for name in (
+            "leeway",
+            "jwks_ttl",
+            "jwks_cooldown",
+            "jwks_max_stale",
+            "jwks_timeout",
+            "jwks_max_backoff",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigurationError(
@@ -317,6 +358,13 @@ class GuardConfig:
             )
         if self.jwks_timeout <= 0:
             raise ConfigurationError("jwks_timeout must be greater than 0.", field="jwks_timeout")
+        if not 1 <= self.jwks_max_backoff <= MAX_BACKOFF_LIMIT:
+            raise ConfigurationError(
+                f"jwks_max_backoff must be between 1 and {MAX_BACKOFF_LIMIT:.0f} seconds: below 1 "
+                "a failing key endpoint is asked on every request, above it a recovered one goes "
+                "unasked for too long.",
+                field="jwks_max_backoff",
+            )
         size = self.token_cache_size
         if type(size) is not int or size < 0:
             raise ConfigurationError(

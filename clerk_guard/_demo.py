@@ -30,6 +30,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from ._b64 import peek_json
 from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._doctor import diagnose, in_words, split_cookie_lines, split_header_lines
@@ -129,7 +130,7 @@ class Demo:
 def tamper(token: str, **changes: Any) -> str:
     """The token with claims changed and the original signature kept: it must fail."""
     header, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims = peek_json(payload)
     claims.update(changes)
     raw = json.dumps(claims, separators=(",", ":")).encode()
     forged = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

@@ -1,13 +1,12 @@
 """``clerk-guard doctor``: explain why a token is, or is not, accepted under a configuration.
 
-The diagnosis runs the very code the middleware runs: the token is found with
-:meth:`Guard.extract`, then :meth:`Verifier.verify` checks its structure and header, looks its key
-up with the guard's own lookup (:class:`JWKSClient` or the configured PEM key), checks the
-signature and the claims, its ``trace`` hook telling the doctor which stages passed. After a
-failing claim check, the doctor resumes :meth:`Verifier.check_claims` with the next group of
-:data:`CLAIM_CHECKS`, to report every failing group. Finally :meth:`Guard.authenticate` runs on
-the same input and gives the verdict, so the doctor can never accept what the middleware would
-refuse.
+The diagnosis runs the very code the middleware runs, through the core's public API: the token
+is found with :meth:`Guard.extract`, then the stages of :class:`Verifier` run one by one, as
+:meth:`Verifier.verify` runs them: :meth:`~Verifier.read` (structure and header), the guard's own
+key lookup (:attr:`Guard.key_for`, or the configured PEM key), :meth:`~Verifier.signed_claims`,
+and every claim stage of :attr:`Verifier.claim_stages`, so a report shows each failing one.
+Finally :meth:`Guard.authenticate` runs on the same input and gives the verdict, so the doctor
+can never accept what the middleware would refuse.
 
 The header and claims are also decoded leniently for display, before and whatever the checks
 say: they are shown, never trusted.
@@ -15,7 +14,6 @@ say: they are shown, never trusted.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import datetime
@@ -25,6 +23,7 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeGuard
 
+from ._b64 import peek_json
 from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._errors import AuthenticationError, ClerkGuardError, TokenMissingError
@@ -32,7 +31,6 @@ from ._guard import Guard
 from ._http import error_response
 from ._tokens import MAX_TOKEN_LENGTH, parse_cookies
 from ._verify import (
-    CLAIM_CHECKS,
     ISSUER_AND_PARTIES,
     LIFETIME,
     REQUIRED_CLAIMS,
@@ -129,11 +127,6 @@ def _is_number(value: object) -> TypeGuard[float]:
 # Lenient decoding, for display only ----------------------------------------------------------
 
 
-def _peek_segment(segment: str) -> Any:
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    return json.loads(raw.decode("utf-8"))
-
-
 def _peek(token: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
     """Header and payload decoded without any check, for display; plus what went wrong."""
     parts = token.split(".")
@@ -143,7 +136,7 @@ def _peek(token: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str
     problems: list[str] = []
     for name, segment in (("header", parts[0]), ("payload", parts[1])):
         try:
-            value = _peek_segment(segment)
+            value = peek_json(segment)
         except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
             decoded.append(None)
             problems.append(f"the {name} is not base64url-encoded JSON")
@@ -392,10 +385,45 @@ def _explain_fetch(ctx: _Context) -> tuple[str, str]:
     where = _FETCH_HELP[ctx.config.key_source]
     return (
         f"The keys could not be loaded from {url}: {ctx.error.message} The middleware answers "
-        "503 while no key set is available.",
+        "503 with Retry-After until they can be.",
         f"Check that this machine can reach {url} ({where}): network, firewall, proxy, DNS. "
+        "Behind an egress proxy, set HTTPS_PROXY (the key fetch honours HTTPS_PROXY, "
+        "HTTP_PROXY, ALL_PROXY and NO_PROXY). "
         "To verify without any network, set CLERK_JWT_KEY to the instance's PEM public key "
         "(Clerk dashboard, API keys).",
+    )
+
+
+def _explain_tls(ctx: _Context) -> tuple[str, str]:
+    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the JWKS URL"
+    if "certificate verify failed" in ctx.error.message:
+        why = (
+            "The certificate it presented failed verification: signed by a CA this process "
+            "does not trust (a TLS-inspecting proxy or firewall, or a private CA), issued for "
+            "another host name, or expired."
+        )
+    else:
+        why = "The TLS handshake failed: is it https on that port?"
+    return (
+        f"The keys could not be loaded from {url}: {ctx.error.message} {why} The middleware "
+        "answers 503 with Retry-After until they can be.",
+        "Give this process the CA that signs the certificate: SSL_CERT_FILE (a PEM bundle) or "
+        "SSL_CERT_DIR (a hashed directory), read as httpx reads them when the guard is built, "
+        "or GuardConfig(ssl_context=ssl.create_default_context(cafile=...)), which takes "
+        "precedence over both. Never turn certificate verification off: whoever answers the "
+        "key fetch could then sign tokens.",
+    )
+
+
+def _explain_proxy(ctx: _Context) -> tuple[str, str]:
+    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the JWKS URL"
+    return (
+        f"The keys could not be loaded from {url}: {ctx.error.message} The proxy named by "
+        "the environment is unreachable or refused the request. The middleware answers 503 "
+        "with Retry-After until the keys can be loaded.",
+        "Check the proxy in HTTPS_PROXY (or HTTP_PROXY, ALL_PROXY) is up and lets this "
+        f"machine reach {_host(url) or url}; if this host should be reached directly, add it "
+        "to NO_PROXY; or unset the proxy variables.",
     )
 
 
@@ -557,6 +585,8 @@ _EXPLAINERS: dict[str, Callable[[_Context], tuple[str, str]]] = {
     "token-type-mismatch": _explain_type,
     "jwk-kid-mismatch": _explain_kid,
     "jwk-remote-failed-to-load": _explain_fetch,
+    "jwk-remote-tls-failed": _explain_tls,
+    "jwk-remote-proxy-failed": _explain_proxy,
     "jwk-remote-invalid": _explain_not_jwks,
     "jwk-remote-missing": _explain_not_jwks,
     "secret-key-invalid": _explain_secret,
@@ -786,7 +816,7 @@ _CHECK_SESSION = "session claims"
 
 def check_names(guard: Guard) -> list[str]:
     """Every check ``doctor`` reports, in the order the middleware runs them."""
-    claim_names = [name for name, _ in CLAIM_CHECKS]
+    claim_names = [name for name, _ in guard.verifier.claim_stages]
     return [
         _CHECK_EXTRACT,
         _CHECK_FORMAT,
@@ -800,7 +830,7 @@ def check_names(guard: Guard) -> list[str]:
 def _passed_detail(name: str, claims: Mapping[str, Any], config: GuardConfig, now: float) -> str:
     """What a passing claim check saw, in a few words.
 
-    Keyed by the names in :data:`CLAIM_CHECKS`; a check added there later simply gets
+    Keyed by the names of :attr:`Verifier.claim_stages`; a stage added there later simply gets
     no detail here until it is described.
     """
     if name == REQUIRED_CLAIMS:
@@ -932,73 +962,56 @@ def _missing_error() -> AuthenticationError:
 
 
 def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
-    """The checks after extraction: :meth:`Verifier.verify` itself, with the guard's own key
-    lookup, its ``trace`` hook telling which stages passed; then the claim checks resumed."""
+    """The checks after extraction: the verifier's own stages, one by one, as
+    :meth:`Verifier.verify` runs them, with the guard's own key lookup. After a failing claim
+    stage the next ones still run (a report shows every failing stage; the middleware stops at
+    the first, whose code is the verdict's)."""
     guard, verifier, config = run.guard, run.guard.verifier, run.guard.config
     rest = list(names[names.index(_CHECK_FORMAT) :])
-    passed: dict[str, Any] = {}
     try:
-        verifier.verify(token, guard._key_for, trace=passed.__setitem__)
-        error: ClerkGuardError | None = None
+        parts = verifier.read(token)
     except ClerkGuardError as exc:
-        error = exc
-
-    if "header" not in passed:
-        assert error is not None  # noqa: S101 - verify() returns only after every stage
-        run.failed(_CHECK_FORMAT, error)
+        run.failed(_CHECK_FORMAT, exc)
         run.skipped(rest[1:], "not run: the token must parse first")
         return
-    header = passed["header"]
-    kid = header.get("kid")
-    run.passed(_CHECK_FORMAT, f"alg {header.get('alg')}, kid {kid or '(none)'}")
+    kid = parts.kid
+    run.passed(_CHECK_FORMAT, f"alg {parts.header.get('alg')}, kid {kid or '(none)'}")
 
-    if "key" not in passed:
-        assert error is not None and guard.jwks is not None  # noqa: S101 - as above; PEM keys
-        run.failed(_CHECK_KEY, error, detail=f"kid {kid!r} in {guard.jwks.url}")
+    try:
+        key = config.public_key if guard.key_for is None else guard.key_for(kid)
+    except ClerkGuardError as exc:
+        where = f" in {guard.jwks.url}" if guard.jwks is not None else ""
+        run.failed(_CHECK_KEY, exc, detail=f"kid {kid!r}{where}")
         run.skipped(rest[2:], "not run: no key to check the signature with")
         return
-    key = passed["key"]
+    assert key is not None  # noqa: S101 - a configuration has a PEM key or a key lookup
     if guard.jwks is None:
         run.passed(_CHECK_KEY, f"the configured PEM key ({key.key_size}-bit RSA; kid not used)")
     else:
         run.passed(_CHECK_KEY, f"kid {kid} from {guard.jwks.url} ({key.key_size}-bit RSA)")
 
-    if "signature" not in passed:
-        assert error is not None  # noqa: S101 - as above
-        run.failed(_CHECK_SIGNATURE, error)
+    try:
+        claims = run.claims = verifier.signed_claims(parts, key)
+    except ClerkGuardError as exc:
+        run.failed(_CHECK_SIGNATURE, exc)
         run.skipped(rest[3:], "not run: claims are only read from a verified token")
         return
     run.passed(_CHECK_SIGNATURE, "RS256 signature verifies")
-    claims = run.claims = passed["signature"]
 
-    # Claims are trusted now: run the claim checks through, resuming after each failing one,
-    # so one report shows a failure in every group of CLAIM_CHECKS (within a group, the first).
-    # The middleware stops at the first failure; the verdict's code is that one.
-    names = [name for name, _ in CLAIM_CHECKS]
-    any_failed = False
-    first = 0
-    while first < len(names):
+    # Claims are trusted now: every claim stage runs, so one report shows each failing one.
+    any_failed = required_failed = False
+    for name, check in verifier.claim_stages:
+        if name == LIFETIME and required_failed:
+            run.skipped([name], "not run: needs the required claims")
+            continue
         try:
-            verifier.check_claims(claims, run.now, first)
+            check(claims, run.now)
         except ClerkGuardError as exc:
-            later = enumerate(CLAIM_CHECKS[first:], start=first)
-            at = next((i for i, (_, codes) in later if exc.code in codes), None)
-            if at is None:  # a code CLAIM_CHECKS does not list: blame no check after this one
-                run.failed(names[first], exc)
-                run.skipped(names[first + 1 :], "not run: after an unexpected failure")
-                return
-            for name in names[first:at]:
-                run.passed(name, _passed_detail(name, claims, config, run.now))
-            run.failed(names[at], exc)
+            run.failed(name, exc)
             any_failed = True
-            first = at + 1
-        except (KeyError, TypeError):  # the lifetime check, after the required claims failed
-            run.skipped(names[first : first + 1], "not run: needs the required claims")
-            first += 1
+            required_failed = name == REQUIRED_CLAIMS
         else:
-            for name in names[first:]:
-                run.passed(name, _passed_detail(name, claims, config, run.now))
-            break
+            run.passed(name, _passed_detail(name, claims, config, run.now))
     if any_failed:
         run.skipped([_CHECK_SESSION], "not run: a claim check failed")
         return

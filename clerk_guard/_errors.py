@@ -7,7 +7,8 @@ the names ``@clerk/backend`` uses (``TokenVerificationErrorReason``) where it ha
     ├── ConfigurationError           invalid settings, raised at construction
     ├── AuthenticationError          the client's fault: answered with 401
     │   ├── TokenMissingError        no session token on a protected route
-    │   └── TokenInvalidError        a token was sent and fails a check (``reason`` says which)
+    │   └── TokenInvalidError        a token was sent and fails a check (``code`` says which)
+    │       └── SessionPendingError  a valid token of a pending session: signed out, not forged
     ├── PermissionDeniedError        signed in, but lacks a required role/permission: 403
     └── KeysUnavailableError         no usable key set could be loaded: 503
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigurationError",
     "KeysUnavailableError",
     "PermissionDeniedError",
+    "SessionPendingError",
     "TokenInvalidError",
     "TokenMissingError",
 ]
@@ -86,6 +88,14 @@ class TokenInvalidError(AuthenticationError):
     """A token was presented and failed verification; ``code`` names the check."""
 
     code = "token-invalid"
+
+
+class SessionPendingError(TokenInvalidError):
+    """A verified token of a pending session (``sts: "pending"``): the user has session tasks
+    left. Clerk treats it as signed out, so optional routes see no session; a protected route
+    answers it as any refused token (401 ``invalid_token``), since a token was sent."""
+
+    code = "session-token-pending"
 
 
 class PermissionDeniedError(ClerkGuardError):

@@ -16,13 +16,14 @@ from ._errors import (
     AuthenticationError,
     ConfigurationError,
     PermissionDeniedError,
+    SessionPendingError,
     TokenMissingError,
 )
 from ._jwks import AsyncJWKSClient, JWKSClient, KeyFetchNeeded, KeyStore
 from ._tokens import TokenSource, extract_token
 from ._verify import Verifier, fingerprint
 
-__all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements"]
+__all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements", "missing_token"]
 
 
 _V = TypeVar("_V")
@@ -66,7 +67,7 @@ class _TokenCache(_LRU[SessionAuth]):
     """
 
 
-#: Cookie lines remembered with the token extraction chose from them (see ``_lookup``), and
+#: Cookie lines remembered with the token extraction chose from them (see ``lookup``), and
 #: the longest line remembered: with the copy of the token each entry holds, at most ~16 MiB
 #: (a browser's line is usually under 4 KiB). The lines hold the browser's other cookies too,
 #: kept in memory as long as the entry.
@@ -83,10 +84,10 @@ class _BaseGuard:
         self.config = config
         self.verifier = Verifier(config)
         self.token_cache = _TokenCache(config.token_cache_size)
+        self._lifetime_error = self.verifier.lifetime_error
         # A browser's Cookie line -> the verified token extraction chose from it, and when.
         # Evicts the oldest entry first (a hit does not refresh it: a miss costs one extraction).
         self._cookie_tokens = _LRU[tuple[str, int]](min(config.token_cache_size, _COOKIE_MEMO_SIZE))
-        self._leeway = config.leeway
         self._clock = config.clock
         self._production = (config.publishable_key or "").startswith("pk_live_")
         # Whether the choice between __session and __session_<suffix> can change with time
@@ -113,12 +114,19 @@ class _BaseGuard:
             now=self._clock(),
         )
 
-    def _lookup(
-        self, authorization: Sequence[str], cookies: Iterable[str], required: bool
+    def lookup(
+        self, authorization: Sequence[str], cookies: Iterable[str]
     ) -> tuple[tuple[str, TokenSource] | None, SessionAuth | None]:
-        """The request's token and, when it was verified before, its result: no I/O, no await.
+        """The request's token, and its result when it was verified before: no I/O, no await.
 
-        :raises TokenMissingError: no token and ``required``.
+        The cheap first step of :meth:`Guard.authenticate` / :meth:`AsyncGuard.authenticate`,
+        for adapters that want a cached token answered without a coroutine. Returns
+        ``(None, None)`` when the request carries no token, ``((token, source), None)`` for a
+        token to verify (with ``verify(token, source=source)``), and ``((token, source), auth)``
+        for a token verified before and still valid.
+
+        :raises TokenInvalidError: a malformed or duplicated ``Authorization`` header, or a
+            token over the length limit.
         """
         if len(authorization) == 1 and authorization[0].startswith("Bearer "):
             # The usual request: one "Bearer <token>" line, a token verified before. The cache
@@ -144,8 +152,6 @@ class _BaseGuard:
                     return (token, "cookie"), auth
         found = self.extract(authorization, cookies)
         if found is None:
-            if required:
-                raise _missing()
             return None, None
         auth = self._cached(*found)
         if line is not None and auth is not None and len(line) <= _COOKIE_LINE_MAX:
@@ -162,13 +168,7 @@ class _BaseGuard:
             cache.move_to_end(token)  # recently used; atomic, as get() is
         except KeyError:
             pass  # another thread evicted it since the lookup
-        now, leeway = self._clock(), self._leeway
-        nbf = auth.not_before
-        if (
-            auth.expires_at <= now - leeway
-            or auth.issued_at > now + leeway
-            or (nbf is not None and nbf > now + leeway)
-        ):
+        if self._lifetime_error(auth.expires_at, auth.issued_at, auth.not_before, self._clock()):
             self.token_cache.discard(token)
             return None  # verify again, which raises with the precise reason
         if auth.token_source != source:
@@ -184,7 +184,8 @@ def _annotated(
     return exc
 
 
-def _missing() -> TokenMissingError:
+def missing_token() -> TokenMissingError:
+    """The error for a request that carries no token where one is required."""
     return TokenMissingError("No session token in the Authorization header or the session cookie.")
 
 
@@ -210,21 +211,22 @@ class Guard(_BaseGuard):
         self.jwks: JWKSClient | None = None
         if self.config.public_key is None:
             self.jwks = JWKSClient(self.config, transport=transport, store=store)
-        # The key lookup Verifier.verify() is given (None: the configured PEM key).
-        self._key_for = self.jwks.get_key if self.jwks is not None else None
+        #: The key lookup :meth:`Verifier.verify` is given: the key for a ``kid``, fetched when
+        #: the policy says so (``None`` with a configured PEM key).
+        self.key_for = self.jwks.get_key if self.jwks is not None else None
 
     def verify(self, token: str, *, source: TokenSource | None = None) -> SessionAuth:
         """Verify one token.
 
         :raises TokenInvalidError: with ``code`` naming the failed check.
-        :raises TokenMissingError: ``session-token-pending``, a pending session.
+        :raises SessionPendingError: ``session-token-pending``, a pending session.
         :raises KeysUnavailableError: no key set could be loaded.
         """
         auth = self._cached(token, source)
         if auth is not None:
             return auth
         try:
-            auth = self.verifier.verify(token, self._key_for, source)
+            auth = self.verifier.verify(token, self.key_for, source)
         except AuthenticationError as exc:
             raise _annotated(exc, token, source) from None
         self.token_cache.put(token, auth)
@@ -240,15 +242,19 @@ class Guard(_BaseGuard):
         :param required: raise :class:`TokenMissingError` when there is no token; otherwise
             return ``None`` then. An invalid token raises either way.
         """
-        found, auth = self._lookup(authorization, cookies, required)
-        if auth is not None or found is None:
+        found, auth = self.lookup(authorization, cookies)
+        if auth is not None:
             return auth
+        if found is None:
+            if required:
+                raise missing_token()
+            return None
         try:
             return self.verify(found[0], source=found[1])
-        except TokenMissingError:
+        except SessionPendingError:
             if required:
                 raise
-            return None
+            return None  # signed out, as Clerk treats a pending session
 
     def warm_up(self) -> None:
         """Fetch the key set now (at start-up), so the first request does not wait."""
@@ -312,21 +318,19 @@ class AsyncGuard(_BaseGuard):
         self, authorization: Sequence[str], cookies: Iterable[str], *, required: bool = True
     ) -> SessionAuth | None:
         """Find and verify the request's token; as :meth:`Guard.authenticate`."""
-        found, auth = self._lookup(authorization, cookies, required)
-        if auth is not None or found is None:
+        found, auth = self.lookup(authorization, cookies)
+        if auth is not None:
             return auth
-        return await self._verify_found(found, required)
-
-    async def _verify_found(
-        self, found: tuple[str, TokenSource], required: bool
-    ) -> SessionAuth | None:
-        """The rest of :meth:`authenticate` when :meth:`_lookup` found a token not cached."""
+        if found is None:
+            if required:
+                raise missing_token()
+            return None
         try:
             return await self.verify(found[0], source=found[1])
-        except TokenMissingError:
+        except SessionPendingError:
             if required:
                 raise
-            return None
+            return None  # signed out, as Clerk treats a pending session
 
     async def warm_up(self) -> None:
         """Fetch the key set now (ASGI lifespan start-up), so the first request does not wait."""

@@ -8,20 +8,36 @@ the same for both clients; they differ only in how they wait and how they do I/O
 - A ``kid`` that is not in the set triggers a refresh only if no fetch happened in the last
   ``jwks_cooldown`` seconds: a flood of random ``kid`` values costs one fetch per cooldown.
   Concurrent callers share one fetch (single flight). A bad signature never triggers a fetch.
-- A failed refresh keeps the last good set for ``jwks_max_stale`` seconds and backs off
-  exponentially before the next attempt.
+- A failed refresh keeps the last good set for ``jwks_max_stale`` seconds and backs off before
+  the next attempt: 1 s, 2 s, 4 s, ... up to ``jwks_max_backoff`` (10 s by default, 60 s at
+  most). That cap bounds how long a recovered endpoint goes unasked. 10 s because a Clerk
+  session token lives 60 s: a token minted by a key that appeared during an outage is accepted
+  within the first sixth of its life once the endpoint is back, while a failing endpoint is
+  asked at most six times a minute per process.
+- A ``kid`` not in the cached set while the set cannot be refreshed (the fetch just failed, or
+  the back-off after failures has not run out) is not known to be forged, so it is answered as
+  keys unavailable (503 with ``Retry-After``, counting down to the next allowed attempt), never
+  as ``jwk-kid-mismatch`` (401, which clients read as "signed out"). A ``kid`` missing from a
+  set fetched successfully within the cooldown stays ``jwk-kid-mismatch``.
+- The fetch honours the environment as httpx does (``HTTPS_PROXY``, ``HTTP_PROXY``,
+  ``ALL_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``, ``SSL_CERT_DIR``) unless a transport is given;
+  ``GuardConfig.ssl_context`` replaces the trust settings. The caps hold either way: no
+  redirects, identity encoding, ``MAX_JWKS_BYTES``, ``MAX_JWKS_KEYS`` and ``jwks_timeout``.
+  TLS and proxy failures get their own reason codes (``jwk-remote-tls-failed``,
+  ``jwk-remote-proxy-failed``) so that logs and ``clerk-guard doctor`` can name them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import json
 import logging
 import math
+import ssl
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -30,12 +46,15 @@ import anyio
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from . import _b64
 from ._config import MIN_RSA_BITS, GuardConfig
-from ._errors import KeysUnavailableError, TokenInvalidError
+from ._errors import ConfigurationError, KeysUnavailableError, TokenInvalidError
 
 __all__ = [
     "MAX_JWKS_BYTES",
     "MAX_JWKS_KEYS",
+    "PROXY_FAILED",
+    "TLS_FAILED",
     "AsyncJWKSClient",
     "JWKSClient",
     "KeyFetchNeeded",
@@ -50,18 +69,113 @@ logger = logging.getLogger("clerk_guard")
 #: A Clerk JWKS is about 1 KiB per key; anything far larger is not a key set.
 MAX_JWKS_BYTES = 128 * 1024
 MAX_JWKS_KEYS = 32
-_MAX_BACKOFF = 60.0
+#: Reason code of a key fetch that failed in TLS: an untrusted certificate (a private or
+#: TLS-inspecting proxy's CA not in ``SSL_CERT_FILE``/``ssl_context``), a wrong host name, ...
+TLS_FAILED = "jwk-remote-tls-failed"
+#: Reason code of a key fetch that failed at the proxy from ``HTTPS_PROXY``/``HTTP_PROXY``/
+#: ``ALL_PROXY``: unreachable, or refusing the tunnel.
+PROXY_FAILED = "jwk-remote-proxy-failed"
+# The general code, as @clerk/backend names a key set that could not be loaded.
+_FAILED_TO_LOAD = "jwk-remote-failed-to-load"
 
 
-def _unavailable(message: str, code: str = "jwk-remote-failed-to-load") -> KeysUnavailableError:
+def _unavailable(message: str, code: str = _FAILED_TO_LOAD) -> KeysUnavailableError:
     return KeysUnavailableError(message, code=code)
+
+
+def _env_proxy(url: httpx.URL) -> str | None:
+    """The proxy httpx takes from the environment for ``url``, without its credentials.
+
+    Only names failures: httpx itself routes the request, from the same ``getproxies()``.
+    """
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    no_proxy = proxies.get("no", "")
+    host = url.netloc.decode("ascii")
+    # The stdlib's own NO_PROXY matcher (not in typeshed): suffix match, as httpx's patterns.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if "*" in (entry.strip() for entry in no_proxy.split(",")) or (
+        no_proxy and bypass(host, proxies)
+    ):
+        return None
+    try:
+        parsed = httpx.URL(proxy if "://" in proxy else f"http://{proxy}")
+    except httpx.InvalidURL:
+        return "(unparsable URL)"
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
+def _unusable_proxy(exc: Exception) -> str:
+    # httpx's message names the URL with its password masked ("[secure]").
+    return (
+        f"The proxy from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY cannot be used ({exc}): fix or "
+        "unset it, or list the key host in NO_PROXY."
+    )
+
+
+def _env_ssl_context() -> ssl.SSLContext:
+    """httpx's default context: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` when set, else certifi."""
+    try:
+        return httpx.create_ssl_context(trust_env=True)
+    except OSError as exc:  # ssl.SSLError too: a file that is not PEM certificates
+        raise ConfigurationError(
+            "The CA certificates named by SSL_CERT_FILE or SSL_CERT_DIR cannot be loaded "
+            f"({_describe(exc)}): point them at a PEM bundle or a hashed certificate directory, "
+            "or unset them, or pass ssl_context.",
+            field="ssl_context",
+        ) from exc
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The ``ssl`` error under an httpx error (httpx and httpcore chain their translations)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _fetch_failure(exc: Exception, url: httpx.URL, own: bool) -> KeysUnavailableError:
+    """Our error for an httpx failure, naming TLS and proxy failures apart.
+
+    :param own: the client is ours, so httpx applied the environment's proxies (a transport
+        given by the user ignores them).
+    """
+    tls = _ssl_error(exc)
+    if tls is not None:
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            detail = f"certificate verify failed: {tls.verify_message}"
+        else:
+            detail = tls.reason or _describe(tls)
+        return _unavailable(f"The JWKS fetch failed in TLS with {url.host} ({detail}).", TLS_FAILED)
+    proxy = _env_proxy(url) if own else None
+    if isinstance(exc, httpx.ProxyError) or (
+        proxy is not None and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+    ):
+        where = f"the proxy {proxy}" if proxy is not None else "the proxy"
+        return _unavailable(f"The JWKS fetch failed at {where} ({_describe(exc)}).", PROXY_FAILED)
+    return _unavailable(f"The JWKS fetch failed{_via(proxy)}: {type(exc).__name__}.")
+
+
+def _via(proxy: str | None) -> str:
+    return f" (through the proxy {proxy})" if proxy is not None else ""
 
 
 def _b64url_int(value: Any) -> int:
     if not isinstance(value, str) or not value or "=" in value:
         raise ValueError("not unpadded base64url")
-    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    return int.from_bytes(raw, "big")
+    return int.from_bytes(_b64.decode(value), "big")
 
 
 def _load_jwk(jwk: Any) -> tuple[str, RSAPublicKey] | None:
@@ -106,14 +220,16 @@ def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
     return loaded
 
 
-def _check_response(response: httpx.Response, config: GuardConfig) -> None:
+def _check_response(response: httpx.Response, config: GuardConfig, own: bool) -> None:
     if response.status_code in (401, 403) and config.key_source == "secret_key":
         raise _unavailable(
             f"The Backend API refused the secret key (HTTP {response.status_code}).",
             "secret-key-invalid",
         )
     if response.status_code != 200:
-        raise _unavailable(f"The JWKS endpoint answered HTTP {response.status_code}.")
+        # Through a forward proxy, a 502 or 504 may be the proxy's own answer: say it went there.
+        via = _via(_env_proxy(response.request.url) if own else None)
+        raise _unavailable(f"The JWKS endpoint answered HTTP {response.status_code}{via}.")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         # We asked for identity; a compressed body could be a decompression bomb, and with the
@@ -165,9 +281,10 @@ class KeyStore:
         """Decide from the cache alone: ``(key, "ok")``, ``(key, "refresh")`` (usable but due a
         refresh), or ``(None, "fetch")`` (must fetch before answering).
 
-        :raises KeysUnavailableError: nothing usable cached and the endpoint is in back-off.
-        :raises TokenInvalidError: ``jwk-kid-mismatch``, a ``kid`` not in the cached set when no
-            fetch is allowed (inside the cooldown or the back-off).
+        :raises KeysUnavailableError: nothing usable cached, or a ``kid`` not in the cached
+            set, while the endpoint is in back-off after failures.
+        :raises TokenInvalidError: ``jwk-kid-mismatch``, a ``kid`` not in a set fetched
+            successfully within the cooldown (or no ``kid`` at all).
         """
         age = now - self.fetched_at
         if self.keys and age <= config.jwks_ttl + config.jwks_max_stale:
@@ -175,23 +292,35 @@ class KeyStore:
             if key is not None:
                 due = age > config.jwks_ttl and now >= self.retry_at
                 return key, "refresh" if due else "ok"
-            if (
-                kid is not None
-                and now - self.attempted_at >= config.jwks_cooldown
-                and now >= self.retry_at
-            ):
+            if kid is None:
+                raise _kid_mismatch()  # no key can match: nothing to fetch
+            if self.last_error is None:  # the last attempt succeeded: the cooldown decides
+                if now - self.attempted_at >= config.jwks_cooldown:
+                    return None, "fetch"
+                raise _kid_mismatch()
+            # After failures only the back-off decides: the set is not known to be current.
+            if now >= self.retry_at:
                 return None, "fetch"
-            raise _kid_mismatch()
+            raise self.unavailable(now, kid=kid)
         if now < self.retry_at:
             raise self.unavailable(now)
         return None, "fetch"
 
-    def unavailable(self, now: float) -> KeysUnavailableError:
+    def unavailable(self, now: float, *, kid: str | None = None) -> KeysUnavailableError:
         """A fresh error for this caller (a shared instance would pile up tracebacks), with
-        ``retry_after`` counting down to the next allowed attempt."""
+        ``retry_after`` counting down to the next allowed attempt.
+
+        :param kid: the token's ``kid``, when the error is that it is not in the cached set.
+        """
         last = self.last_error
+        message = last.message if last is not None else "No key set is available."
+        if kid is not None:
+            message = (
+                "No key in the cached JWKS matches the token's kid, and the set cannot be "
+                f"refreshed now. {message}"
+            )
         return KeysUnavailableError(
-            last.message if last is not None else "No key set is available.",
+            message,
             code=last.code if last is not None else None,
             retry_after=max(1, math.ceil(self.retry_at - now)),
         )
@@ -205,10 +334,10 @@ class KeyStore:
         self.fetches += 1
         self.generation += 1
 
-    def record_failure(self, error: KeysUnavailableError, now: float) -> None:
+    def record_failure(self, error: KeysUnavailableError, now: float, max_backoff: float) -> None:
         self.attempted_at = now
         self.failures += 1
-        backoff = min(_MAX_BACKOFF, 2.0 ** (self.failures - 1))
+        backoff = min(max_backoff, 2.0 ** min(self.failures - 1, 30))
         self.retry_at = now + backoff
         self.last_error = error
         self.fetches += 1
@@ -216,21 +345,23 @@ class KeyStore:
         logger.warning(
             "clerk_guard: key fetch failed (%s): %s; next attempt in %.0f s",
             error.code,
-            error.message,
+            error.message.rstrip("."),
             backoff,
         )
 
     def after_fetch(self, kid: str | None, config: GuardConfig, now: float) -> RSAPublicKey:
         """The key for ``kid`` once a fetch has completed (by us or by the caller we waited for).
 
-        With a usable set cached, an unknown ``kid`` is the token's fault (401) even when the
-        refresh failed; only with nothing usable cached is it a 503.
+        An unknown ``kid`` is the token's fault (401) only when that fetch succeeded; when it
+        failed, the cached set may simply predate the key: 503, retry after the back-off.
         """
         if self.keys and now - self.fetched_at <= config.jwks_ttl + config.jwks_max_stale:
             key = self.keys.get(kid) if kid is not None else None
             if key is not None:
                 return key
-            raise _kid_mismatch()
+            if kid is None or self.last_error is None:
+                raise _kid_mismatch()
+            raise self.unavailable(now, kid=kid)
         raise self.unavailable(now)
 
 
@@ -265,7 +396,9 @@ class KeyFetchNeeded(Exception):
 
 
 class _BaseJWKSClient:
-    def __init__(self, config: GuardConfig, *, store: KeyStore | None = None) -> None:
+    def __init__(
+        self, config: GuardConfig, *, own_transport: bool, store: KeyStore | None = None
+    ) -> None:
         if config.resolved_jwks_url is None:
             raise ValueError("This configuration verifies with a PEM key and fetches no JWKS.")
         self.config = config
@@ -273,10 +406,30 @@ class _BaseJWKSClient:
         self.store = store if store is not None else _store_for(config)
         self._timeout = httpx.Timeout(config.jwks_timeout)
         self._headers = config.jwks_headers
+        # Without a transport of the user's, httpx builds ours and applies the environment
+        # (trust_env): proxies from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY, and trust from
+        # SSL_CERT_FILE/SSL_CERT_DIR, read here as httpx reads them. The context is made once:
+        # loading a CA bundle takes tens of milliseconds, too long for the event loop per fetch.
+        self._own_transport = own_transport
+        self._verify: ssl.SSLContext | bool = True
+        if own_transport:
+            self._verify = config.ssl_context or _env_ssl_context()
+
+    def _failed(self, error: KeysUnavailableError) -> None:
+        config = self.config
+        self.store.record_failure(error, config.clock(), config.jwks_max_backoff)
+
+    def _transport_failure(self, exc: Exception) -> KeysUnavailableError:
+        return _fetch_failure(exc, httpx.URL(self.url), self._own_transport)
 
 
 class JWKSClient(_BaseJWKSClient):
-    """Fetches keys with a blocking ``httpx.Client``; safe to share between threads."""
+    """Fetches keys with a blocking ``httpx.Client``; safe to share between threads.
+
+    :param transport: an ``httpx`` transport to fetch with, used as it is: the environment's
+        proxies and trust settings and ``config.ssl_context`` then do not apply (as in httpx).
+    :raises ConfigurationError: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` name no usable certificates.
+    """
 
     def __init__(
         self,
@@ -285,8 +438,13 @@ class JWKSClient(_BaseJWKSClient):
         transport: httpx.BaseTransport | None = None,
         store: KeyStore | None = None,
     ) -> None:
-        super().__init__(config, store=store)
-        self._client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+        super().__init__(config, own_transport=transport is None, store=store)
+        try:
+            self._client = httpx.Client(
+                transport=transport, verify=self._verify, follow_redirects=False, trust_env=True
+            )
+        except (ValueError, ImportError) as exc:  # a proxy scheme httpx cannot use
+            raise ConfigurationError(_unusable_proxy(exc)) from exc
 
     def close(self) -> None:
         self._client.close()
@@ -327,7 +485,7 @@ class JWKSClient(_BaseJWKSClient):
         try:
             keys = self._fetch()
         except KeysUnavailableError as error:
-            self.store.record_failure(error, self.config.clock())
+            self._failed(error)
             raise
         self.store.record_success(keys, self.config.clock())
 
@@ -338,11 +496,11 @@ class JWKSClient(_BaseJWKSClient):
             with self._client.stream(
                 "GET", self.url, headers=self._headers, timeout=self._timeout
             ) as response:
-                _check_response(response, self.config)
+                _check_response(response, self.config, self._own_transport)
                 for chunk in response.iter_bytes():
                     _add_chunk(body, chunk, deadline)
-        except httpx.HTTPError as exc:
-            raise _unavailable(f"The JWKS fetch failed: {type(exc).__name__}.") from exc
+        except (httpx.HTTPError, OSError) as exc:  # OSError: ssl errors httpcore left unmapped
+            raise self._transport_failure(exc) from exc
         return parse_jwks(bytes(body))
 
 
@@ -351,7 +509,10 @@ class AsyncJWKSClient(_BaseJWKSClient):
 
     Each fetch opens its own ``httpx.AsyncClient``: fetches are rare (minutes apart), and a
     client kept between them would be bound to the event loop that opened its connections,
-    which breaks servers and test clients that run requests on several loops.
+    which breaks servers and test clients that run requests on several loops. They share one
+    SSL context, made here.
+
+    :param transport: as for :class:`JWKSClient`.
     """
 
     def __init__(
@@ -361,8 +522,22 @@ class AsyncJWKSClient(_BaseJWKSClient):
         transport: httpx.AsyncBaseTransport | None = None,
         store: KeyStore | None = None,
     ) -> None:
-        super().__init__(config, store=store)
+        super().__init__(config, own_transport=transport is None, store=store)
         self._transport = transport
+        # Fail at start-up as the sync client does, on proxy variables httpx cannot use. No
+        # connection is opened, so there is nothing to close.
+        try:
+            self._new_client()
+        except (ValueError, ImportError) as exc:
+            raise ConfigurationError(_unusable_proxy(exc)) from exc
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=self._transport,
+            verify=self._verify,
+            follow_redirects=False,
+            trust_env=True,
+        )
 
     async def aclose(self) -> None:
         """Nothing to release: every fetch closes its own client."""
@@ -414,7 +589,7 @@ class AsyncJWKSClient(_BaseJWKSClient):
         try:
             keys = await self._fetch()
         except KeysUnavailableError as error:
-            self.store.record_failure(error, self.config.clock())
+            self._failed(error)
             raise
         self.store.record_success(keys, self.config.clock())
 
@@ -422,22 +597,26 @@ class AsyncJWKSClient(_BaseJWKSClient):
         deadline = time.monotonic() + self.config.jwks_timeout
         body = bytearray()
         try:
+            client = self._new_client()
+        except (ValueError, ImportError) as exc:  # the environment changed since start-up
+            raise _unavailable(_unusable_proxy(exc), PROXY_FAILED) from exc
+        try:
             with anyio.fail_after(self.config.jwks_timeout):
                 async with (
-                    httpx.AsyncClient(
-                        transport=self._transport, follow_redirects=False, trust_env=False
-                    ) as client,
+                    client,
                     client.stream(
                         "GET", self.url, headers=self._headers, timeout=self._timeout
                     ) as response,
                 ):
-                    _check_response(response, self.config)
+                    _check_response(response, self.config, self._own_transport)
                     async for chunk in response.aiter_bytes():
                         _add_chunk(body, chunk, deadline)
         except TimeoutError:
             raise _unavailable("The JWKS endpoint did not answer within the deadline.") from None
-        except httpx.HTTPError as exc:
-            raise _unavailable(f"The JWKS fetch failed: {type(exc).__name__}.") from exc
+        # httpcore < 1.0 lets the TLS handshake's own errors through on the async path (an
+        # ssl.SSLError, or anyio's stream errors): ours all the same.
+        except (httpx.HTTPError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+            raise self._transport_failure(exc) from exc
         return parse_jwks(bytes(body))
 
 

@@ -7,13 +7,11 @@ the parsing lives here, once.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from ._b64 import peek_json
 from ._errors import TokenInvalidError
 
 __all__ = [
@@ -22,12 +20,15 @@ __all__ = [
     "choose_session_cookie",
     "extract_token",
     "parse_cookies",
+    "split_joined_authorization",
     "token_from_authorization",
 ]
 
 TokenSource = Literal["header", "cookie"]
 
-_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+#: Every scheme prefix is removed from an issuer before comparing it with the Frontend API host,
+#: anywhere in the string, as ``@clerk/backend`` does.
+_SCHEME = re.compile(r"https?://", re.IGNORECASE)
 
 #: Longer tokens are refused before any decoding. Clerk session tokens are well under 4 KiB.
 MAX_TOKEN_LENGTH = 8192
@@ -47,20 +48,63 @@ def token_from_authorization(lines: Sequence[str]) -> str | None:
         raise TokenInvalidError(
             "More than one Authorization header.", code="authorization-header-duplicated"
         )
-    parts = lines[0].split()
+    line = lines[0]
+    parts = line.split()
     if not parts:
         return None
     if parts[0].lower() == "bearer":
-        if len(parts) != 2:
+        if len(parts) != 2 or not _only_blanks(line):
             raise TokenInvalidError(
                 "Authorization: Bearer must be followed by exactly one token.",
                 code="authorization-header-malformed",
                 source="header",
             )
         return parts[1]
-    if len(parts) == 1 and parts[0].count(".") == 2:
+    if len(parts) == 1 and _is_bare_jwt(parts[0]):
+        if not _only_blanks(line):
+            raise TokenInvalidError(
+                "The Authorization header holds a control character.",
+                code="authorization-header-malformed",
+                source="header",
+            )
         return parts[0]  # a bare JWT, as @clerk/backend accepts
     return None
+
+
+def _is_bare_jwt(value: str) -> bool:
+    # A JWT has two dots and, unpadded, no "=" (which tells it from a Digest parameter).
+    return value.count(".") == 2 and "=" not in value
+
+
+def split_joined_authorization(value: str) -> list[str]:
+    """Split an ``Authorization`` value that a server joined from several field lines (WSGI's
+    ``HTTP_AUTHORIZATION``, Django's ``META``) back into its lines, when one of them is ours.
+
+    Servers join repeated lines with ``", "``. A value holding a bearer token or a bare JWT
+    (neither ever contains a comma) is split at the commas, so that two lines are refused as
+    duplicated, as they are when a server keeps them apart (ASGI). Other schemes keep their
+    commas (``Digest`` parameters are comma-separated) and stay one line.
+    """
+    if "," not in value:  # the common case: one line, one token; no split of a long value
+        return [value]
+    pieces = value.split(",")
+    if any(_is_ours(piece.split()) for piece in pieces):
+        return [piece.strip() for piece in pieces]
+    return [value]
+
+
+def _is_ours(parts: list[str]) -> bool:
+    """Whether split credentials are ``Bearer …`` or a bare JWT: the ones this package reads."""
+    if not parts:
+        return False
+    return parts[0].lower() == "bearer" or (len(parts) == 1 and _is_bare_jwt(parts[0]))
+
+
+def _only_blanks(line: str) -> bool:
+    """Whether the line's only white space is spaces and tabs, the blanks HTTP allows around
+    and within credentials (RFC 9110 §5.6.3, RFC 7235 §2.1); ``str.split()`` also splits on
+    control and Unicode space characters, which no client puts there."""
+    return line.isprintable() or line.replace("\t", " ").isprintable()
 
 
 def parse_cookies(lines: Iterable[str]) -> dict[str, str]:
@@ -90,11 +134,16 @@ def _unverified_payload(token: str) -> dict[str, Any] | None:
     if len(parts) != 3 or len(token) > MAX_TOKEN_LENGTH:
         return None
     try:
-        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError, RecursionError):
+        payload = peek_json(parts[1])
+    except (ValueError, RecursionError):
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def _truthy(value: object) -> bool:
+    """JavaScript's truthiness, which ``@clerk/backend``'s cookie choice tests claims with: an
+    empty list or object is true there."""
+    return value is not None and value is not False and value != 0 and value != ""
 
 
 def _number(payload: dict[str, Any] | None, name: str) -> float:
@@ -141,10 +190,10 @@ def _uses_suffixed(
     plain_payload = _unverified_payload(plain) if plain else None
     if plain:
         iss = plain_payload.get("iss") if plain_payload else None
-        if not isinstance(iss, str) or not iss:
-            return False  # not a Clerk session token: keep the plain cookie
-        if _SCHEME.sub("", iss) != frontend_api:
-            return True  # the plain cookie belongs to another Clerk app on this domain
+        if not _truthy(iss):
+            return False  # no issuer, not a Clerk session token: keep the plain cookie
+        if not isinstance(iss, str) or _SCHEME.sub("", iss) != frontend_api:
+            return True  # the plain cookie is not this instance's (another app's, or forged)
     if not suffixed_uat and not suffixed:
         return False
     suffixed_payload = _unverified_payload(suffixed) if suffixed else None

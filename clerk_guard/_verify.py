@@ -2,7 +2,7 @@
 
 PyJWT's ``decode`` accepts padded segments, duplicate JSON members and numeric claims sent as
 strings, and spends most of its time outside the RSA check; so the parsing is owned here and the
-signature is checked with ``cryptography`` directly, all in one method (``Verifier.verify``).
+signature is checked with ``cryptography`` directly, in named stages (``Verifier``).
 """
 
 from __future__ import annotations
@@ -11,33 +11,42 @@ import binascii
 import hashlib
 import json
 import math
-import re
-import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from . import _b64
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import TokenInvalidError, TokenMissingError
+from ._errors import SessionPendingError, TokenInvalidError
 from ._tokens import MAX_TOKEN_LENGTH, TokenSource
 
-__all__ = ["CLAIM_CHECKS", "Verifier", "fingerprint"]
+__all__ = ["CLAIM_CHECKS", "TokenParts", "Verifier", "fingerprint"]
 
-_FORBIDDEN_HEADERS = ("crit", "jku", "x5u", "jwk", "x5c")
+#: Registered JOSE header parameters (RFC 7515 §4.1, RFC 7516 §4.1, RFC 7518 §4.6-4.8,
+#: RFC 7797, RFC 8555 §6.4, RFC 8225 §5.2) that a Clerk session token never carries. Each
+#: either asks the verifier to fetch or trust key material named by the token (jku, jwk, x5u,
+#: x5c, and their thumbprints), changes how the token is read (crit, b64, cty, zip), or belongs
+#: to encryption or to other protocols. Refused rather than ignored: a token naming one was not
+#: made by Clerk for a session. Unregistered private names are ignored (RFC 7515 §4.3).
+_FORBIDDEN_HEADERS = frozenset(
+    {
+        "crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "cty", "b64", "zip", "enc",
+        "epk", "apu", "apv", "iv", "tag", "p2s", "p2c", "url", "nonce", "ppt", "svt",
+    }
+)  # fmt: skip
 _MACHINE_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-#: The ``cat`` header Clerk puts on machine-to-machine JWTs.
-_M2M_CATEGORY = "cl_B7d4PD333AAA"
-_B64_VALUE = {
-    char: value
-    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-}
-#: By segment length mod 4, the low bits of the last character that carry no data.
-_UNUSED_BITS = (0, 0, 0b1111, 0b11)
+#: The ``cat`` header values ``@clerk/backend`` accepts on a session token: the session-token
+#: category, and the category instances stamp on every kind of token when they opt out of
+#: categories. Any other value (the M2M and JWT-template categories, or anything else) names a
+#: token that is not a session token. An absent ``cat`` is accepted (tokens minted before the
+#: categories).
+_SESSION_CATEGORY = "cl_B7d4PD111AAA"
+_SESSION_CATEGORIES = frozenset({_SESSION_CATEGORY, "cl_I7d4PD111III"})
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -51,27 +60,6 @@ def _invalid(message: str, code: str = "token-invalid") -> TokenInvalidError:
     return TokenInvalidError(message, code=code)
 
 
-# "-" and "_" become the standard alphabet's "+" and "/"; "+", "/" and "=", which base64url
-# segments never hold, become "!", which the strict decoder refuses. bytes.translate is several
-# times str.translate's speed.
-_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
-#: By length mod 4; a length of 1 mod 4 is no base64 at all, and the decoder refuses it.
-_PADDING = (b"", b"", b"==", b"=")
-# Called as a2b_base64(text, strict_mode=True): a functools.partial with a keyword argument would
-# build a dict on every call.
-if sys.version_info >= (3, 11):
-    _a2b_base64 = binascii.a2b_base64
-
-else:  # pragma: no cover - Python 3.10 has no strict mode: check the alphabet first
-
-    def _a2b_base64(text: bytes, *, strict_mode: bool = False) -> bytes:
-        if strict_mode and _STANDARD.fullmatch(text) is None:
-            raise binascii.Error("not base64")
-        return binascii.a2b_base64(text)
-
-    _STANDARD = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
@@ -83,24 +71,44 @@ def _no_constants(name: str) -> Any:
     raise _invalid("NaN and Infinity are not JSON.")
 
 
-# One decoder for every token: json.loads() with hooks builds a new decoder per call.
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-
-
-def _b64url(segment: str) -> bytes:
-    """Decode an unpadded base64url segment, strictly. :meth:`Verifier.verify` spells this out
-    for the signature and the payload rather than call it: it runs for every new token.
-
-    :raises binascii.Error: not unpadded base64url. :raises ValueError: non-ASCII characters.
-    """
-    return _a2b_base64(
-        segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(segment) % 4],
-        strict_mode=True,
-    )
-
-
 def _is_number(value: object) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+def _is_audience(value: object) -> bool:
+    """RFC 7519 §4.1.3: a string, or an array of strings (non-empty, as @clerk/backend)."""
+    if type(value) is str:
+        return True
+    return type(value) is list and bool(value) and all(type(item) is str for item in value)
+
+
+def _is_ijson(raw: bytes, value: object) -> bool:
+    """Whether decoded JSON holds no unpaired UTF-16 surrogate (RFC 7493 §2.1), given the bytes
+    it was decoded from. UTF-8 cannot encode a surrogate, so one can only come from a ``\\u``
+    escape: without a backslash followed by ``u`` in the bytes (every Clerk token), nothing is
+    walked."""
+    if b"\\u" not in raw:
+        return True
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
+def _finite_float(text: str) -> float:
+    """JSON numbers too large for a double (``1e400``) would decode as infinity, which no
+    framework can encode back: not I-JSON (RFC 7493 §2.2)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _invalid("A JSON number is out of range (not I-JSON).")
+    return value
+
+
+# One decoder for every token: json.loads() with hooks builds a new decoder per call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_float=_finite_float
+)
 
 
 # The claim checks, in the order Verifier.check_claims() runs them, each with the reason codes
@@ -138,11 +146,15 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
         ``token-type-mismatch``.
     """
     try:
-        raw = _b64url(segment)
+        raw = _b64.decode(segment)
     except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
         raise _invalid("The token header is not unpadded base64url.") from None
+    if not _b64.canonical(segment):
+        raise _invalid("The token header is not canonical base64url.")
     try:
         header = _DECODER.decode(raw.decode("utf-8"))
+    except TokenInvalidError:
+        raise  # a number out of range
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _invalid("The token header is not JSON.") from None
     if type(header) is not dict:
@@ -151,26 +163,50 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
     if alg != "RS256":
         raise _invalid(f"Algorithm {alg!r} is not RS256.", "token-invalid-algorithm")
     typ = header.get("typ")
-    if (isinstance(typ, str) and typ in _MACHINE_TYPES) or header.get("cat") == _M2M_CATEGORY:
+    if isinstance(typ, str) and typ in _MACHINE_TYPES:
         raise _invalid("A machine token is not a session token.", "token-type-mismatch")
+    cat = header.get("cat", _SESSION_CATEGORY)
+    if type(cat) is not str or cat not in _SESSION_CATEGORIES:
+        raise _invalid(
+            "The token's category (cat) is not a session token's.", "token-type-mismatch"
+        )
     if typ is not None and typ != "JWT":
         raise _invalid(f"Header typ {typ!r} is not JWT.")
-    for name in _FORBIDDEN_HEADERS:
-        if name in header:
-            raise _invalid(f"Header {name!r} is not allowed.")
+    forbidden = _FORBIDDEN_HEADERS.intersection(header)
+    if forbidden:
+        raise _invalid(f"Header {min(forbidden)!r} is not allowed.")
+    if not _is_ijson(raw, header):
+        raise _invalid("The token header holds an unpaired surrogate (not I-JSON).")
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid):
         raise _invalid("Header kid is not a non-empty string.")
     return header, kid
 
 
+class TokenParts(NamedTuple):
+    """A token read by :meth:`Verifier.read`: its checked header and what the signature stage
+    needs. Nothing in it is trusted yet."""
+
+    header: Mapping[str, Any]
+    kid: str | None
+    signing_input: bytes
+    signature: bytes
+    payload_segment: str
+
+
 class Verifier:
     """Judges a token against one configuration; does no I/O (keys come from ``key_for``).
 
-    :meth:`verify` runs every check in one method: the structure and header, the key, the
-    signature, then :meth:`check_claims` (the checks named in :data:`CLAIM_CHECKS`, in that
-    order) and the result. The ``doctor`` command runs the same method, told by its ``trace``
-    hook which stages passed, and resumes :meth:`check_claims` after each failing group.
+    :meth:`verify` runs the named stages in order, the first failure deciding:
+
+    1. :meth:`read`: structure, header and signature encoding (``token format and header``);
+    2. the key for the header's ``kid`` (``signing key``), from the caller's ``key_for``;
+    3. :meth:`signed_claims`: the signature, then the payload (``signature``);
+    4. the claim checks of :attr:`claim_stages`, each a method taking the claims and the time;
+    5. the result, :meth:`SessionAuth.from_claims`.
+
+    ``clerk-guard doctor`` steps through the same stages one by one, so what it reports is what
+    the middleware decides.
     """
 
     def __init__(self, config: GuardConfig) -> None:
@@ -184,30 +220,49 @@ class Verifier:
         self._pending_ok = config.accept_pending
         # Header segment -> checked (header, kid): valid headers repeat from token to token.
         self._headers: dict[str, tuple[dict[str, Any], str | None]] = {}
+        #: The claim checks in the order :meth:`verify` runs them: ``(name, check)``, each
+        #: ``check(claims, now)`` raising with the reason codes of :data:`CLAIM_CHECKS`.
+        self.claim_stages: tuple[tuple[str, Callable[[Mapping[str, Any], float], None]], ...] = (
+            (REQUIRED_CLAIMS, self.check_required_claims),
+            (LIFETIME, self.check_lifetime),
+            (ISSUER_AND_PARTIES, self.check_issuer_and_parties),
+            (SESSION_STATUS, self.check_session_status),
+        )
 
     def verify(
         self,
         token: str,
         key_for: Callable[[str | None], RSAPublicKey] | None = None,
         source: TokenSource | None = None,
-        trace: Callable[[str, Any], None] | None = None,
     ) -> SessionAuth:
-        """Verify one token: structure and header, key, signature, claims; then the result.
-
-        One method on purpose, with no helper call on the way: it runs for every new token, and
-        each Python call between the stages costs a measurable share of a verification (more
-        than in a hot loop: the RSA check leaves the CPU caches cold).
+        """Verify one token through every stage; then the result.
 
         :param key_for: the key for the header's ``kid`` (may fetch, may raise); ``None`` for
             the configured PEM key.
-        :param trace: told ``(stage, value)`` as each stage passes: ``("header", header)``,
-            ``("key", key)``, ``("signature", claims)`` (the claims are trusted from then on).
-            The values are the verifier's own (the header is cached, the claims become the
-            result's): read them, never change them.
         :raises TokenInvalidError: with ``code`` naming the failed check.
-        :raises TokenMissingError: ``session-token-pending``.
+        :raises SessionPendingError: ``session-token-pending``, a pending session.
         """
-        # Structure and header.
+        parts = self.read(token)
+        key = self._public_key if key_for is None else key_for(parts[1])
+        if key is None:  # a JWKS configuration, and no key_for
+            raise TypeError("No key: this configuration has no PEM key, so give key_for.")
+        claims = self.signed_claims(parts, key)
+        now = self._clock()
+        self.check_required_claims(claims, now)
+        self.check_lifetime(claims, now)
+        self.check_issuer_and_parties(claims, now)
+        self.check_session_status(claims, now)
+        return SessionAuth._from_own_claims(claims, source)
+
+    # Stages ---------------------------------------------------------------------------------
+
+    def read(self, token: str) -> TokenParts:
+        """The structure, the header (checked, and remembered: valid headers repeat) and the
+        signature's encoding. Nothing is trusted yet.
+
+        :raises TokenInvalidError: ``token-too-long``, ``token-invalid``,
+            ``token-invalid-algorithm`` or ``token-type-mismatch``.
+        """
         if len(token) > MAX_TOKEN_LENGTH:
             raise _invalid(f"Token longer than {MAX_TOKEN_LENGTH} characters.", "token-too-long")
         parts = token.split(".")
@@ -223,48 +278,40 @@ class Verifier:
             if len(self._headers) >= _HEADER_CACHE_SIZE:
                 self._headers.clear()  # a flood of odd headers cannot grow it
             self._headers[header_segment] = checked
-        # The signature segment, as _b64url() would decode it, and canonical: a final
-        # character with unused low bits set decodes to the same bytes, and would let one
-        # signed token exist in several spellings (the other segments are signed as the
-        # characters they are, so any other spelling of them fails the signature).
-        length = len(signature_segment)
-        if length and _UNUSED_BITS[length % 4] & _B64_VALUE.get(signature_segment[-1], 0):
+        # The signature segment, strictly decoded, and canonical: a final character with unused
+        # low bits set decodes to the same bytes, and would let one signed token exist in
+        # several spellings (the other segments are checked likewise).
+        if not _b64.canonical(signature_segment):
             raise _invalid("The signature segment is not canonical base64url.")
         try:
-            signature = _a2b_base64(
-                signature_segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[length % 4],
-                strict_mode=True,
-            )
+            signature = _b64.decode(signature_segment)
         except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
             raise _invalid("The signature segment is not unpadded base64url.") from None
-        header, kid = checked
-        if trace is not None:
-            trace("header", header)
-
-        # Key and signature.
-        key = self._public_key if key_for is None else key_for(kid)
-        if key is None:  # a JWKS configuration, and no key_for
-            raise TypeError("No key: this configuration has no PEM key, so give key_for.")
-        if trace is not None:
-            trace("key", key)
         signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+        return TokenParts(checked[0], checked[1], signing_input, signature, payload_segment)
+
+    def signed_claims(self, parts: TokenParts, key: RSAPublicKey) -> dict[str, Any]:
+        """Check the signature with ``key``, then decode the payload: the claims, trusted from
+        here on (the caller must not change them: they become the result's).
+
+        :raises TokenInvalidError: ``token-invalid-signature``, or ``token-invalid`` for a
+            payload that is not canonical base64url of an I-JSON object.
+        """
         try:
             # OpenSSL also refuses a signature that is not exactly the key's length (RFC 7518
             # §3.3), leading zero bytes added or stripped included: tests pin it.
-            key.verify(signature, signing_input, _PKCS1, _SHA256)
+            key.verify(parts.signature, parts.signing_input, _PKCS1, _SHA256)
         except InvalidSignature:
             raise _invalid("Signature does not verify.", "token-invalid-signature") from None
-        # The payload, as _b64url() and _DECODER.decode() would decode it. raw_decode() skips
-        # decode()'s whitespace handling: a token's JSON never has any, and when it does (or
-        # anything follows the value), decode() judges it.
+        segment = parts.payload_segment
+        if not _b64.canonical(segment):
+            raise _invalid("The token payload is not canonical base64url.")
         try:
-            raw = _a2b_base64(
-                payload_segment.encode("ascii").translate(_TO_STANDARD)
-                + _PADDING[len(payload_segment) % 4],
-                strict_mode=True,
-            )
-        except binascii.Error:  # the segment is ASCII: checked above
+            raw = _b64.decode(segment)
+        except binascii.Error:  # the segment is ASCII: read() checked it
             raise _invalid("The token payload is not unpadded base64url.") from None
+        # raw_decode() skips decode()'s whitespace handling: a token's JSON never has any, and
+        # when it does (or anything follows the value), decode() judges it.
         try:
             text = raw.decode("utf-8")
             try:
@@ -273,71 +320,95 @@ class Verifier:
                 end = -1
             if end != len(text):
                 claims = _DECODER.decode(text)
+        except TokenInvalidError:
+            raise  # a number out of range
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise _invalid("The token payload is not JSON.") from None
         if type(claims) is not dict:
             raise _invalid("The token payload is not a JSON object.")
-        if trace is not None:
-            trace("signature", claims)
+        if not _is_ijson(raw, claims):
+            raise _invalid("The token payload holds an unpaired surrogate (not I-JSON).")
+        return claims
 
-        # Claims, then the result.
-        self.check_claims(claims, self._clock())
-        return SessionAuth._from_own_claims(claims, source)
+    def check_required_claims(self, claims: Mapping[str, Any], now: float = 0.0) -> None:
+        """``sub`` and ``sid`` non-empty strings (``sub`` not a machine's), ``exp`` and ``iat``
+        numbers, ``nbf`` a number when present, ``jti`` and ``sts`` strings when present.
 
-    # Claims ---------------------------------------------------------------------------------
-
-    def check_claims(self, claims: Mapping[str, Any], now: float, first: int = 0) -> None:
-        """Run the checks of :data:`CLAIM_CHECKS` from the ``first``-th on; the first failure
-        raises. One method on purpose: it runs for every new token, and a call per check
-        costs a measurable share of a verification.
-
-        :raises TokenInvalidError: with the failed check's reason code.
-        :raises TokenMissingError: ``session-token-pending``.
+        :raises TokenInvalidError: ``token-invalid`` or ``token-type-mismatch``.
         """
-        get: Callable[[str], Any] = claims.get  # Any, not Any | None: the checks narrow it
-        sub, sid, exp, iat, nbf = get("sub"), get("sid"), get("exp"), get("iat"), get("nbf")
-        if first <= 0:  # required claims
-            if type(sub) is not str or not sub:
-                raise _invalid("Claim 'sub' must be a non-empty string.")
-            if sub.startswith("mch_"):  # before sid: machine tokens have none
-                raise _invalid("A machine token is not a session token.", "token-type-mismatch")
-            if type(sid) is not str or not sid:
-                raise _invalid("Claim 'sid' must be a non-empty string.")
-            if type(exp) is not int and not _is_number(exp):
-                raise _invalid("Claim 'exp' must be a JSON number.")
-            if type(iat) is not int and not _is_number(iat):
-                raise _invalid("Claim 'iat' must be a JSON number.")
-            if (
-                type(nbf) is not int
-                and (nbf is not None or "nbf" in claims)
-                and not _is_number(nbf)
-            ):
-                raise _invalid("Claim 'nbf' must be a JSON number.")
-        if first <= 1:  # lifetime
-            leeway = self._leeway
-            if exp <= now - leeway:
-                raise _invalid("The token has expired.", "token-expired")
-            if nbf is not None and nbf > now + leeway:
-                raise _invalid("The token is not active yet (nbf).", "token-not-active-yet")
-            if iat > now + leeway:
-                raise _invalid(
-                    "The token was issued in the future (iat).", "token-iat-in-the-future"
-                )
-        if first <= 2:  # issuer and parties
-            if self._issuer is not None and get("iss") != self._issuer:
-                raise _invalid("The issuer (iss) is not this instance.", "token-invalid-issuer")
-            if self._parties:
-                azp = get("azp")
-                if type(azp) is not str or azp not in self._parties:
-                    raise _invalid(
-                        "The authorized party (azp) is not allowed.",
-                        "token-invalid-authorized-parties",
-                    )
-            if self._audience and not self._audience_matches(get("aud")):
-                raise _invalid("The audience (aud) does not match.", "token-invalid-audience")
-        # Session status. Clerk treats a pending session as signed out, not as a bad token.
-        if first <= 3 and not self._pending_ok and get("sts") == "pending":
-            raise TokenMissingError("The session is pending.", code="session-token-pending")
+        get: Callable[..., Any] = claims.get
+        sub, sid = get("sub"), get("sid")
+        if type(sub) is not str or not sub:
+            raise _invalid("Claim 'sub' must be a non-empty string.")
+        if sub.startswith("mch_"):  # before sid: machine tokens have none
+            raise _invalid("A machine token is not a session token.", "token-type-mismatch")
+        if type(sid) is not str or not sid:
+            raise _invalid("Claim 'sid' must be a non-empty string.")
+        # Optional string claims: a string when present (a Clerk token never has null).
+        if type(get("jti", "")) is not str or type(get("sts", "")) is not str:
+            raise _invalid("Claims jti and sts must be strings when present.")
+        exp, iat, nbf = get("exp"), get("iat"), get("nbf")
+        if type(exp) is not int and not _is_number(exp):
+            raise _invalid("Claim 'exp' must be a JSON number.")
+        if type(iat) is not int and not _is_number(iat):
+            raise _invalid("Claim 'iat' must be a JSON number.")
+        if type(nbf) is not int and (nbf is not None or "nbf" in claims) and not _is_number(nbf):
+            raise _invalid("Claim 'nbf' must be a JSON number.")
+
+    def check_lifetime(self, claims: Mapping[str, Any], now: float) -> None:
+        """``exp``, ``nbf`` and ``iat`` against ``now``, with the leeway. Runs after
+        :meth:`check_required_claims`, which makes them numbers.
+
+        :raises TokenInvalidError: ``token-expired``, ``token-not-active-yet`` or
+            ``token-iat-in-the-future``.
+        """
+        error = self.lifetime_error(claims["exp"], claims["iat"], claims.get("nbf"), now)
+        if error is not None:
+            raise error
+
+    def lifetime_error(
+        self, exp: float, iat: float, nbf: float | None, now: float
+    ) -> TokenInvalidError | None:
+        """What is wrong with these times at ``now``, or ``None``: also how a cached result
+        is re-checked, so a token is never accepted past its ``exp``."""
+        leeway = self._leeway
+        if exp <= now - leeway:
+            return _invalid("The token has expired.", "token-expired")
+        if nbf is not None and nbf > now + leeway:
+            return _invalid("The token is not active yet (nbf).", "token-not-active-yet")
+        if iat > now + leeway:
+            return _invalid("The token was issued in the future (iat).", "token-iat-in-the-future")
+        return None
+
+    def check_issuer_and_parties(self, claims: Mapping[str, Any], now: float = 0.0) -> None:
+        """``iss`` a string, this instance's when known; ``azp`` a string, one of the authorized
+        parties when set; ``aud`` well formed, and matching when an audience is set.
+
+        :raises TokenInvalidError: ``token-invalid-issuer``,
+            ``token-invalid-authorized-parties`` or ``token-invalid-audience``.
+        """
+        get: Callable[..., Any] = claims.get
+        iss, azp = get("iss", ""), get("azp", "")
+        if type(iss) is not str or (self._issuer is not None and iss != self._issuer):
+            raise _invalid("The issuer (iss) is not this instance.", "token-invalid-issuer")
+        if type(azp) is not str or (self._parties and azp not in self._parties):
+            raise _invalid(
+                "The authorized party (azp) is not allowed.", "token-invalid-authorized-parties"
+            )
+        aud = get("aud")
+        if ((aud is not None or "aud" in claims) and not _is_audience(aud)) or (
+            self._audience and not self._audience_matches(aud)
+        ):
+            raise _invalid("The audience (aud) does not match.", "token-invalid-audience")
+
+    def check_session_status(self, claims: Mapping[str, Any], now: float = 0.0) -> None:
+        """A pending session (``sts: pending``) is signed out, as Clerk treats it, unless
+        ``accept_pending``.
+
+        :raises SessionPendingError: ``session-token-pending``.
+        """
+        if not self._pending_ok and claims.get("sts") == "pending":
+            raise SessionPendingError("The session is pending.")
 
     def _audience_matches(self, aud: object) -> bool:
         values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []

@@ -26,13 +26,14 @@ import httpx
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import ClerkGuardError, TokenMissingError
-from ._guard import AsyncGuard, build_guard
+from ._errors import ClerkGuardError, SessionPendingError, TokenMissingError
+from ._guard import AsyncGuard, build_guard, missing_token
 from ._http import ErrorResponse, error_response
 from ._paths import ExcludedPaths
 
 __all__ = [
     "GUARD_KEY",
+    "PENDING_KEY",
     "SCOPE_KEY",
     "STATE_KEY",
     "WS_POLICY_VIOLATION",
@@ -60,6 +61,9 @@ SCOPE_KEY = "clerk_guard.auth"
 #: Where the middleware puts its :class:`~clerk_guard.AsyncGuard`, on every HTTP request and
 #: WebSocket, checked or not: dependencies without a guard of their own verify with it.
 GUARD_KEY = "clerk_guard.guard"
+#: Where the attach-only middleware keeps the refusal of a pending session's token, which it let
+#: through as signed out: a route that requires a session answers it as a refused token.
+PENDING_KEY = "clerk_guard.pending"
 #: The key in ``scope["state"]``: ``request.state.clerk`` in Starlette and FastAPI.
 STATE_KEY = "clerk"
 #: RFC 6455 §7.4.1: "policy violation", the close code for a refused handshake.
@@ -146,7 +150,7 @@ async def authenticate_scope(
     if SCOPE_KEY in scope:
         auth: SessionAuth | None = scope[SCOPE_KEY]
         if auth is None and required:
-            raise TokenMissingError("No session token on a protected route.")
+            raise scope.get(PENDING_KEY) or missing_token()
         return auth
     verifier = _guard_for(scope, guard)
     if verifier is None:
@@ -239,13 +243,14 @@ class ClerkGuardMiddleware:
         self.excluded = ExcludedPaths(exclude, exclude_prefixes)
         self.required = required
         self.warm_up = warm_up
+        # A guard whose authenticate() is its own (extra checks) decides every request.
+        self._own_authenticate = type(self.guard).authenticate is not AsyncGuard.authenticate
         self._debug = self.guard.config.debug
         # Without exclusions (and with is_excluded not overridden) no path can match: requests
         # then skip the call.
         self._may_exclude = bool(self.excluded.exact or self.excluded.prefixes) or (
             type(self).is_excluded is not ClerkGuardMiddleware.is_excluded
         )
-        self._split_authenticate = type(self.guard).authenticate is AsyncGuard.authenticate
 
     def is_excluded(self, path: str) -> bool:
         """Whether requests to ``path`` skip verification."""
@@ -273,24 +278,46 @@ class ClerkGuardMiddleware:
             return
         authorization, cookies = header_lines(scope)
         try:
-            if self._split_authenticate:
+            if self._own_authenticate:
+                auth = await guard.authenticate(authorization, cookies, required=True)
+            else:
                 # AsyncGuard.authenticate() in its two steps, so that a cached token (most
                 # requests) costs no coroutine.
-                found, auth = guard._lookup(authorization, cookies, self.required)
-                if auth is None and found is not None:
-                    auth = await guard._verify_found(found, self.required)
-            else:  # a guard whose authenticate() is its own
-                auth = await guard.authenticate(authorization, cookies, required=self.required)
+                found, auth = guard.lookup(authorization, cookies)
+                if auth is None:
+                    if found is None:
+                        raise missing_token()
+                    auth = await guard.verify(found[0], source=found[1])
+        except TokenMissingError as exc:
+            if self.required:
+                await self._refuse(scope, receive, send, exc)
+                return
+            auth = None
+        except SessionPendingError as exc:
+            if self.required:
+                await self._refuse(scope, receive, send, exc)
+                return
+            # Signed out, as Clerk treats a pending session; a route that requires a session
+            # answers it as the refused token it is, not as a missing one.
+            state[STATE_KEY] = scope[SCOPE_KEY] = None
+            scope[PENDING_KEY] = exc
+            await self.app(scope, receive, send)
+            return
         except ClerkGuardError as exc:
-            error = error_response(exc, path=route_path(scope), debug=self._debug)
-            if kind == "websocket":
-                await close_websocket(receive, send, error)
-            else:
-                await send_error(send, error)
+            await self._refuse(scope, receive, send, exc)
             return
         state[STATE_KEY] = auth
         scope[SCOPE_KEY] = auth
         await self.app(scope, receive, send)
+
+    async def _refuse(
+        self, scope: _Scope, receive: _Receive, send: _Send, exc: ClerkGuardError
+    ) -> None:
+        error = error_response(exc, path=route_path(scope), debug=self._debug)
+        if scope["type"] == "websocket":
+            await close_websocket(receive, send, error)
+        else:
+            await send_error(send, error)
 
     async def _lifespan(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
         async def receive_and_warm_up() -> _Message:

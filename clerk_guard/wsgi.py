@@ -25,6 +25,7 @@ from ._errors import ClerkGuardError, KeysUnavailableError
 from ._guard import Guard, build_guard
 from ._http import ErrorResponse, error_response
 from ._paths import ExcludedPaths
+from ._tokens import split_joined_authorization
 
 if TYPE_CHECKING:
     import httpx
@@ -48,36 +49,15 @@ ENVIRON_KEY = "clerk_guard.auth"
 def header_lines(environ: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """The raw ``Authorization`` and ``Cookie`` lines of a WSGI request (or Django's ``META``).
 
-    Servers join repeated header lines into one ``HTTP_*`` value with ``", "``. A value holding
-    a bearer token is split back into its lines at the commas (a JWT never contains one), so two
-    ``Authorization`` lines are refused by the guard as duplicated, as under ASGI. Other schemes
-    keep their commas (``Digest`` parameters are comma-separated) and pass as one line.
+    Servers join repeated header lines into one ``HTTP_*`` value: see
+    :func:`~clerk_guard.split_joined_authorization` for how it is split back.
     """
     authorization = environ.get("HTTP_AUTHORIZATION")
     cookie = environ.get("HTTP_COOKIE")
     return (
-        _authorization_lines(authorization) if isinstance(authorization, str) else [],
+        split_joined_authorization(authorization) if isinstance(authorization, str) else [],
         [cookie] if isinstance(cookie, str) else [],
     )
-
-
-def _authorization_lines(value: str) -> list[str]:
-    if "," not in value:  # the common case: one line, one token; no split of a long value
-        return [value]
-    pieces = value.split(",")
-    if len(pieces) > 1 and any(_is_bearer(piece) for piece in pieces):
-        return [piece.strip() for piece in pieces]
-    return [value]
-
-
-def _is_bearer(piece: str) -> bool:
-    """``Bearer …``, or a bare JWT (as the core accepts): not a ``Digest`` parameter (``a=b``)."""
-    parts = piece.split()
-    if not parts:
-        return False
-    if parts[0].lower() == "bearer":
-        return True
-    return len(parts) == 1 and parts[0].count(".") == 2 and "=" not in parts[0]
 
 
 def is_preflight(environ: Mapping[str, Any]) -> bool:

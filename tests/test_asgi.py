@@ -10,7 +10,14 @@ import anyio
 import httpx
 import pytest
 
-from clerk_guard import AsyncGuard, ConfigurationError, SessionAuth, TokenInvalidError
+from clerk_guard import (
+    AsyncGuard,
+    ClerkGuardError,
+    ConfigurationError,
+    SessionAuth,
+    TokenInvalidError,
+    error_response,
+)
 from clerk_guard.asgi import (
     GUARD_KEY,
     SCOPE_KEY,
@@ -18,6 +25,7 @@ from clerk_guard.asgi import (
     get_auth,
     header_lines,
     is_preflight,
+    send_error,
 )
 from clerk_guard.testing import LocalIssuer
 from tests._asgi import (
@@ -358,15 +366,44 @@ async def test_attach_only_still_rejects_invalid_tokens(clerk_issuer, guard):
 
 
 async def test_pending_session_is_signed_out(clerk_issuer, guard):
-    """A pending session is signed out: 401 when required, None in attach-only mode."""
+    """A pending session is signed out: the refused-token 401 when required (a token was sent,
+    so not the missing-token answer), None in attach-only mode."""
     token = clerk_issuer.mint(status="pending")
     async with client(ClerkGuardMiddleware(inner_app, guard=guard)) as c:
         required = await c.get("/me", headers=bearer(token))
+        cookie = await c.get("/me", headers={"cookie": f"__session={token}"})
     async with client(ClerkGuardMiddleware(inner_app, guard=guard, required=False)) as c:
         optional = await c.get("/me", headers=bearer(token))
-    assert required.status_code == 401
+    for refused in (required, cookie):
+        assert refused.status_code == 401
+        assert refused.json() == INVALID
+        assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert optional.status_code == 200
     assert optional.json()["scope_user"] is None
+
+
+async def test_attach_only_pending_session_then_required_route(clerk_issuer, guard):
+    """Under attach-only middleware, a route that then requires a session answers a pending
+    session's token as refused (invalid_token), not as missing."""
+    from clerk_guard.asgi import authenticate_scope
+
+    async def requires_session(scope, receive, send):
+        try:
+            await authenticate_scope(scope, None, required=True, owner="test")
+        except ClerkGuardError as exc:
+            await send_error(send, error_response(exc))
+            return
+        await inner_app(scope, receive, send)
+
+    app = ClerkGuardMiddleware(requires_session, guard=guard, required=False)
+    async with client(app) as c:
+        pending = await c.get("/me", headers=bearer(clerk_issuer.mint(status="pending")))
+        missing = await c.get("/me")
+    assert pending.status_code == 401
+    assert pending.json() == INVALID
+    assert pending.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert missing.json() == MISSING
+    assert missing.headers["www-authenticate"] == "Bearer"
 
 
 async def test_debug_adds_reason(clerk_issuer, transport):
@@ -396,6 +433,18 @@ async def test_websocket_refused_with_1008(guard, headers):
     app = ClerkGuardMiddleware(inner_app, guard=guard)
     sent = await websocket_handshake(app, headers=headers)
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Invalid Token"}]
+
+
+async def test_websocket_with_pending_session_refused_with_1008(clerk_issuer, guard, caplog):
+    """A pending session's WebSocket is closed with 1008 too; the log names the reason."""
+    token = clerk_issuer.mint(status="pending")
+    app = ClerkGuardMiddleware(inner_app, guard=guard)
+    with caplog.at_level("INFO", logger="clerk_guard"):
+        sent = await websocket_handshake(
+            app, headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Invalid Token"}]
+    assert "reason=session-token-pending" in caplog.text
 
 
 async def test_websocket_on_excluded_path_is_not_checked(guard):

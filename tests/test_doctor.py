@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import pathlib
 
 import httpx
@@ -14,7 +15,7 @@ from clerk_guard import ClerkGuardError, Guard, GuardConfig
 from clerk_guard._cli import main
 from clerk_guard._doctor import check_names, diagnose, in_words, relative_time, render_text
 from clerk_guard.testing import LocalIssuer
-from tests._servers import free_port
+from tests._servers import FlakyJWKSServer, free_port, make_tls_files
 
 NOW = 1_700_000_000
 VECTORS = json.loads(
@@ -752,3 +753,62 @@ def test_token_with_a_line_break(capsys, clerk_issuer):
     code, report, _ = doctor(capsys, *pem_flags(clerk_issuer), token[:50] + "\n" + token[50:])
     assert code == 1
     assert any("whitespace" in note for note in report["input"]["notes"])
+
+
+def _without_proxy_or_ca_variables(monkeypatch):
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            monkeypatch.delenv(name)
+
+
+def test_tls_failure_is_named(capsys, clerk_issuer, monkeypatch, tmp_path):
+    """A JWKS endpoint whose certificate this process does not trust: the doctor says the
+    certificate failed verification and points at SSL_CERT_FILE/SSL_CERT_DIR or ssl_context."""
+    _without_proxy_or_ca_variables(monkeypatch)
+    tls = make_tls_files(tmp_path)
+    with FlakyJWKSServer(clerk_issuer, tls=tls.server_context()) as server:
+        code, report, _ = doctor(capsys, *jwks_flags(clerk_issuer, server.url), clerk_issuer.mint())
+    check = failure(report)
+    assert code == 1
+    assert (check["name"], check["code"]) == ("signing key", "jwk-remote-tls-failed")
+    assert "certificate verify failed" in check["cause"]
+    assert server.url in check["cause"]
+    for needle in ("SSL_CERT_FILE", "SSL_CERT_DIR", "ssl_context"):
+        assert needle in check["fix"]
+    assert report["http_status"] == 503
+
+
+def test_proxy_failure_is_named(capsys, clerk_issuer, monkeypatch):
+    """A proxy from the environment that cannot be reached: the doctor names the proxy and
+    points at HTTPS_PROXY and NO_PROXY."""
+    _without_proxy_or_ca_variables(monkeypatch)
+    proxy = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    url = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+    code, report, _ = doctor(capsys, *jwks_flags(clerk_issuer, url), clerk_issuer.mint())
+    check = failure(report)
+    assert code == 1
+    assert (check["name"], check["code"]) == ("signing key", "jwk-remote-proxy-failed")
+    assert "proxy" in check["cause"] and proxy in check["cause"]
+    assert "HTTPS_PROXY" in check["fix"] and "NO_PROXY" in check["fix"]
+    assert report["http_status"] == 503
+
+
+def test_new_kid_during_an_outage_is_a_503(clerk_issuer):
+    """A kid the cached key set lacks while the endpoint fails is reported as keys that cannot
+    be refreshed (503, retry), not as a kid of another instance (401)."""
+    transport = clerk_issuer.transport()
+    now = [NOW]
+    with Guard(clerk_issuer.config(clock=lambda: now[0]), transport=transport) as guard:
+        guard.verify(clerk_issuer.mint(now=NOW))
+        transport.status_code = 500
+        clerk_issuer.rotate()
+        now[0] += 31
+        diagnosis = diagnose(guard, token=clerk_issuer.mint(now=now[0]))
+    check = diagnosis.failure
+    assert check is not None
+    assert (check.name, check.code) == ("signing key", "jwk-remote-failed-to-load")
+    assert "cannot be refreshed" in check.cause
+    assert diagnosis.http_status == 503
+    assert transport.fetches == 2  # the verdict reused the back-off: no second failing fetch

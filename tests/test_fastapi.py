@@ -77,14 +77,16 @@ async def test_required_missing_invalid_valid(clerk_issuer, guard):
     async with client(build_app(ClerkAuth(guard))) as c:
         missing = await c.get("/me")
         invalid = await c.get("/me", headers=bearer("a.b.c"))
+        pending = await c.get("/me", headers=bearer(clerk_issuer.mint(status="pending")))
         valid = await c.get("/me", headers=bearer(clerk_issuer.mint(user_id="user_f")))
         cookie = await c.get("/me", headers={"Cookie": f"__session={clerk_issuer.mint()}"})
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
     assert missing.json() == MISSING
-    assert invalid.status_code == 401
-    assert invalid.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-    assert invalid.json() == INVALID
+    for refused in (invalid, pending):  # a pending session's token is a token refused
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert refused.json() == INVALID
     assert valid.json() == {"user_id": "user_f", "source": "header"}
     assert cookie.json()["source"] == "cookie"
 
@@ -181,6 +183,13 @@ async def test_reuses_middleware_result(clerk_issuer, guard, transport):
         anonymous = await c.get("/me")
         optional = await c.get("/hello")
         invalid = await c.get("/hello", headers=bearer("a.b.c"))
+        pending = await c.get("/me", headers=bearer(clerk_issuer.mint(status="pending")))
+        pending_optional = await c.get(
+            "/hello", headers=bearer(clerk_issuer.mint(status="pending"))
+        )
+    assert pending.status_code == 401
+    assert pending.json() == INVALID  # not MISSING: the attach-only middleware kept why
+    assert pending_optional.json() == {"user_id": None}
     assert me.json() == {"user_id": "user_mw", "source": "header"}
     assert admin.status_code == 200
     assert anonymous.status_code == 401

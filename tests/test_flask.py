@@ -310,7 +310,10 @@ def test_optional_with_invalid_token_gets_401(client, clerk_issuer):
 def test_pending_session_is_signed_out(client, clerk_issuer):
     """A pending session is 401 on a required route and None on an optional one."""
     token = clerk_issuer.mint(status="pending")
-    assert client.get("/me", headers=bearer(token)).status_code == 401
+    refused = client.get("/me", headers=bearer(token))
+    assert refused.status_code == 401
+    assert refused.get_json() == INVALID  # a token was sent: not the missing-token answer
+    assert refused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     assert client.get("/optional", headers=bearer(token)).get_json() == {"auth": None}
 
 

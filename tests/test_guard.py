@@ -7,6 +7,7 @@ import pytest
 from clerk_guard import (
     AsyncGuard,
     Guard,
+    SessionPendingError,
     TokenInvalidError,
     TokenMissingError,
 )
@@ -170,11 +171,15 @@ def test_optional_still_rejects_invalid(pem_guard):
 
 
 def test_optional_pending_is_signed_out(clerk_issuer, pem_guard):
-    """A pending session is signed out: None when optional, TokenMissingError when required."""
+    """A pending session is signed out: None when optional; when required, a refused token
+    (SessionPendingError, a TokenInvalidError), not a missing one."""
     token = clerk_issuer.mint(now=pem_guard.clock.now, status="pending")
     assert pem_guard.authenticate([f"Bearer {token}"], [], required=False) is None
-    with pytest.raises(TokenMissingError):
+    with pytest.raises(SessionPendingError) as info:
         pem_guard.authenticate([f"Bearer {token}"], [])
+    assert isinstance(info.value, TokenInvalidError)
+    assert info.value.code == "session-token-pending"
+    assert info.value.source == "header"
 
 
 def test_errors_carry_source_and_fingerprint(pem_guard):

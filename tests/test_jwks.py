@@ -13,6 +13,7 @@ import pytest
 
 from clerk_guard import (
     AsyncGuard,
+    ConfigurationError,
     Guard,
     KeysUnavailableError,
     TokenInvalidError,
@@ -394,17 +395,165 @@ def _walk(tb):
         tb = tb.tb_next
 
 
-def test_unknown_kid_during_outage_is_401(clerk_issuer, transport, clock):
-    """With a usable set cached, an unknown kid is the token's fault even if the refresh fails."""
+def test_forged_kid_after_a_successful_fetch_is_401(clerk_issuer, transport, clock):
+    """A kid missing from a set fetched successfully within the cooldown is jwk-kid-mismatch
+    (401), even while the endpoint has since started failing: no fetch is due."""
+    with sync_guard(clerk_issuer, transport, clock) as guard:
+        guard.verify(clerk_issuer.mint(now=clock.now))
+        transport.status_code = 500
+        clock.now += 29  # inside the 30-s cooldown of a successful fetch
+        for _ in range(20):
+            with pytest.raises(TokenInvalidError) as info:
+                guard.verify(clerk_issuer.mint(now=clock.now, headers={"kid": "ins_forged"}))
+            assert info.value.code == "jwk-kid-mismatch"
+        assert transport.fetches == 1
+
+
+def _new_kid_outage(clerk_issuer, transport, clock):
+    """Cached set, then the endpoint fails and the instance rotates: (old token, new token)."""
+    transport.status_code = 500
+    clerk_issuer.rotate()
+    clock.now += 31  # past the cooldown: the unknown kid may fetch
+    return clerk_issuer.mint(now=clock.now, kid=clerk_issuer.kids[0]), clerk_issuer.mint(
+        now=clock.now, user_id="user_rotated"
+    )
+
+
+def test_new_kid_during_outage_is_503_then_accepted(clerk_issuer, transport, clock):
+    """A kid the cached set lacks while the set cannot be refreshed is 503 with Retry-After
+    counting down to the next attempt (never 401); once the endpoint is back it is accepted
+    at the next attempt, at most jwks_max_backoff (10 s) later."""
+    with sync_guard(clerk_issuer, transport, clock) as guard:
+        guard.verify(clerk_issuer.mint(now=clock.now))
+        old, new = _new_kid_outage(clerk_issuer, transport, clock)
+        with pytest.raises(KeysUnavailableError) as info:
+            guard.verify(new)
+        assert (info.value.code, info.value.retry_after) == ("jwk-remote-failed-to-load", 1)
+        assert "kid" in info.value.message
+        assert transport.fetches == 2
+        # In the back-off: still 503, no fetch, and the cached key keeps serving.
+        for _ in range(20):
+            with pytest.raises(KeysUnavailableError):
+                guard.verify(new)
+        assert guard.verify(old).user_id == "user_2test"
+        assert transport.fetches == 2
+        # Each failed attempt doubles the wait, up to the 10-s bound.
+        waits = []
+        for _ in range(7):
+            clock.now += info.value.retry_after
+            with pytest.raises(KeysUnavailableError) as info:
+                guard.verify(new)
+            waits.append(info.value.retry_after)
+        assert waits == [2, 4, 8, 10, 10, 10, 10]
+        assert transport.fetches == 9
+        transport.status_code = 200
+        clock.now += 9.5
+        with pytest.raises(KeysUnavailableError) as info:
+            guard.verify(new)  # the endpoint is back, but the next attempt is not due yet
+        assert info.value.retry_after == 1
+        clock.now += 0.5
+        assert guard.verify(new).user_id == "user_rotated"
+        assert transport.fetches == 10
+
+
+async def test_async_new_kid_during_outage_is_503_then_accepted(clerk_issuer, transport, clock):
+    """The same for AsyncGuard: 503 with Retry-After during the outage, from the fetch and
+    from the cache alike, then the new kid is accepted at the first attempt after recovery."""
+    guard = AsyncGuard(clerk_issuer.config(clock=clock), transport=transport)
+    await guard.verify(clerk_issuer.mint(now=clock.now))
+    old, new = _new_kid_outage(clerk_issuer, transport, clock)
+    for expected in (1, 1):  # the failed fetch, then the back-off decided from the cache
+        with pytest.raises(KeysUnavailableError) as info:
+            await guard.verify(new)
+        assert (info.value.code, info.value.retry_after) == ("jwk-remote-failed-to-load", expected)
+    assert (await guard.verify(old)).user_id == "user_2test"
+    assert transport.fetches == 2
+    clock.now += 1
+    with pytest.raises(KeysUnavailableError) as info:
+        await guard.verify(new)
+    assert info.value.retry_after == 2
+    transport.status_code = 200
+    clock.now += 2
+    assert (await guard.verify(new)).user_id == "user_rotated"
+    assert transport.fetches == 4
+    # Recovered: a forged kid is 401 again, and within the cooldown costs no fetch.
+    for _ in range(20):
+        with pytest.raises(TokenInvalidError) as forged:
+            await guard.verify(clerk_issuer.mint(now=clock.now, headers={"kid": "ins_forged"}))
+        assert forged.value.code == "jwk-kid-mismatch"
+    assert transport.fetches == 4
+    await guard.aclose()
+
+
+def test_forged_kids_during_outage_cause_no_fetch_storm(clerk_issuer, transport, clock):
+    """During an outage a flood of random kids is answered 503 (they are not known to be
+    forged) yet costs at most one fetch per back-off step; after recovery they are 401."""
+    with sync_guard(clerk_issuer, transport, clock) as guard:
+        guard.verify(clerk_issuer.mint(now=clock.now))
+        transport.status_code = 500
+        clock.now += 31
+        for _ in range(100):
+            with pytest.raises(KeysUnavailableError):
+                guard.verify(
+                    clerk_issuer.mint(now=clock.now, headers={"kid": secrets.token_hex(8)})
+                )
+        assert transport.fetches == 2
+        transport.status_code = 200
+        clock.now += 1
+        for _ in range(100):
+            with pytest.raises(TokenInvalidError):
+                guard.verify(
+                    clerk_issuer.mint(now=clock.now, headers={"kid": secrets.token_hex(8)})
+                )
+        assert transport.fetches == 3
+
+
+async def test_async_forged_kids_during_outage_cause_no_fetch_storm(clerk_issuer, transport, clock):
+    """The same bound for concurrent tasks: 200 random kids during an outage, one fetch."""
+    guard = AsyncGuard(clerk_issuer.config(clock=clock), transport=transport)
+    await guard.verify(clerk_issuer.mint(now=clock.now))
+    transport.status_code = 500
+    clock.now += 31
+    tokens = [clerk_issuer.mint(now=clock.now, headers={"kid": secrets.token_hex(8)})] * 200
+    results = await asyncio.gather(*(guard.verify(t) for t in tokens), return_exceptions=True)
+    assert all(isinstance(r, KeysUnavailableError) for r in results)
+    assert transport.fetches == 2
+    await guard.aclose()
+
+
+def test_token_without_kid_during_outage_is_401(clerk_issuer, transport, clock):
+    """A token with no kid can match no key: 401, never a fetch, outage or not."""
     with sync_guard(clerk_issuer, transport, clock) as guard:
         guard.verify(clerk_issuer.mint(now=clock.now))
         transport.status_code = 500
         clock.now += 31
         with pytest.raises(TokenInvalidError) as info:
-            guard.verify(clerk_issuer.mint(now=clock.now, headers={"kid": "ins_new"}))
+            guard.verify(clerk_issuer.mint(now=clock.now, headers={"kid": None}))
         assert info.value.code == "jwk-kid-mismatch"
-        assert transport.fetches == 2
-        assert guard.verify(clerk_issuer.mint(now=clock.now, user_id="known")).user_id == "known"
+        assert transport.fetches == 1
+
+
+@pytest.mark.parametrize(("cap", "waits"), [(3, [1, 2, 3, 3]), (1, [1, 1, 1, 1])])
+def test_backoff_cap_is_configurable(clerk_issuer, transport, clock, cap, waits):
+    """jwks_max_backoff caps the doubling back-off after failures."""
+    transport.status_code = 500
+    seen = []
+    with sync_guard(clerk_issuer, transport, clock, jwks_max_backoff=cap) as guard:
+        for _ in waits:
+            with pytest.raises(KeysUnavailableError) as info:
+                guard.verify(clerk_issuer.mint(now=clock.now))
+            seen.append(info.value.retry_after)
+            clock.now += info.value.retry_after
+    assert seen == waits
+    assert transport.fetches == len(waits)
+
+
+@pytest.mark.parametrize("value", [0, 0.5, 61, float("inf"), "10", True])
+def test_backoff_cap_is_validated(clerk_issuer, value):
+    """jwks_max_backoff outside 1..60 seconds (or not a number) is a configuration error."""
+    with pytest.raises(ConfigurationError) as info:
+        clerk_issuer.config(jwks_max_backoff=value)
+    assert info.value.field == "jwks_max_backoff"
 
 
 async def test_async_client_survives_new_event_loops(clerk_issuer):

@@ -181,3 +181,41 @@ def test_no_suffix_configured_reads_plain_only():
         {f"__session_{SUFFIX}": JWT}, suffix=None, frontend_api=None, production=False, now=0
     )
     assert got is None
+
+
+@pytest.mark.parametrize("iss", [123, True, [], {}, ["https://clerk.example.test"]])
+def test_plain_cookie_with_non_string_issuer_means_suffixed(iss):
+    """A plain __session whose iss is set but not a string is not this instance's: the suffixed
+    cookie is used, as @clerk/backend decides (a planted plain cookie cannot hide the real one)."""
+    planted, mine = fake_jwt(iss=iss, iat=10), fake_jwt(iss=ISS, iat=5)
+    assert choose({"__session": planted, f"__session_{SUFFIX}": mine}) == mine
+
+
+@pytest.mark.parametrize("iss", [None, "", 0, False])
+def test_plain_cookie_with_empty_issuer_is_used(iss):
+    """A plain __session whose iss is absent or empty (false in JavaScript) keeps the plain
+    cookie: the request is then signed out by verification, not sent to the suffixed one."""
+    odd = fake_jwt(iss=iss, iat=10)
+    assert choose({"__session": odd, f"__session_{SUFFIX}": fake_jwt(iss=ISS)}) == odd
+
+
+def test_issuer_schemes_are_removed_anywhere():
+    """Every http(s):// in the plain token's iss is removed before comparing it with the
+    Frontend API host, as @clerk/backend does."""
+    plain, suffixed = fake_jwt(iss="https://HTTP://clerk.example.test"), fake_jwt(iss=ISS)
+    assert choose({"__session": plain, f"__session_{SUFFIX}": suffixed}) == plain
+
+
+@pytest.mark.parametrize("blank", ["\xa0", "\x0b", "\x1c", "\u3000", "\x85"])
+def test_bearer_with_other_white_space_rejected(blank):
+    """Only spaces and tabs separate the scheme from the token (RFC 7235 §2.1): any other white
+    space or control character makes the header malformed, never a token."""
+    for value in (f"Bearer{blank}{JWT}", f"Bearer {JWT}{blank}", f"{JWT}{blank}"):
+        with pytest.raises(TokenInvalidError) as info:
+            extract_token([value], [f"__session={JWT}"])
+        assert info.value.code == "authorization-header-malformed"
+
+
+def test_other_scheme_with_control_characters_is_not_ours():
+    """Another scheme is left alone even when its value holds odd characters."""
+    assert extract_token(["Basic\xa0abc"], [f"__session={JWT}"]) == (JWT, "cookie")

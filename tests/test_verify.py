@@ -11,7 +11,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from clerk_guard import ClerkGuardError, Guard, GuardConfig, TokenInvalidError, TokenMissingError
+from clerk_guard import (
+    ClerkGuardError,
+    Guard,
+    GuardConfig,
+    SessionPendingError,
+    TokenInvalidError,
+)
 from clerk_guard._verify import CLAIM_CHECKS, Verifier
 
 NOW = 1_700_000_000
@@ -167,16 +173,25 @@ def test_bad_payload_json_rejected(payload):
     ],
 )
 def test_claim_check_codes_belong_to_their_group(overrides, config, group):
-    """Each failure of check_claims carries a code that CLAIM_CHECKS lists for the group that
-    failed, so the doctor names the right check; resuming after that group passes."""
+    """Each claim stage fails with a code CLAIM_CHECKS lists for it, and only that stage fails,
+    so the doctor, stepping through the stages, names the check the middleware failed."""
     verifier = guard(**config).verifier
     payload = claims(**overrides)
+    names = [name for name, _ in CLAIM_CHECKS]
+    assert [name for name, _ in verifier.claim_stages] == names
+    failed = {}
+    for index, (_name, check) in enumerate(verifier.claim_stages):
+        if index == 1 and 0 in failed:
+            continue  # the lifetime stage runs on the required claims' types
+        try:
+            check(payload, NOW)
+        except ClerkGuardError as exc:
+            failed[index] = exc.code
+    assert list(failed) == [group]
+    assert failed[group] in CLAIM_CHECKS[group][1]
     with pytest.raises(ClerkGuardError) as info:
-        verifier.check_claims(payload, NOW)
-    owners = [i for i, (_, codes) in enumerate(CLAIM_CHECKS) if info.value.code in codes]
-    assert owners == [group]
-    if not (group == 0 and "exp" in overrides):  # the lifetime check needs a numeric exp
-        verifier.check_claims(payload, NOW, group + 1)
+        verifier.verify(token(**overrides))
+    assert info.value.code == failed[group]
 
 
 def test_payload_with_data_after_the_object_rejected():
@@ -375,9 +390,10 @@ def test_audience(aud):
 
 
 def test_pending_session_is_signed_out():
-    """sts=pending is treated as signed out (TokenMissingError) unless accept_pending."""
+    """sts=pending is refused (SessionPendingError, code session-token-pending) unless
+    accept_pending."""
     pending = token(sts="pending")
-    with pytest.raises(TokenMissingError) as info:
+    with pytest.raises(SessionPendingError) as info:
         guard().verify(pending)
     assert info.value.code == "session-token-pending"
     assert guard(accept_pending=True).verify(pending).session_status == "pending"
@@ -453,3 +469,149 @@ def test_verifier_without_a_key_is_a_programming_error():
     with pytest.raises(TypeError, match="key_for"):
         verifier.verify(token())
     assert verifier.verify(token(), lambda kid: KEY.public_key()).user_id == "user_1"
+
+
+# Strictness audit: what a Clerk session token never carries (README, "What is verified") -----
+
+
+@pytest.mark.parametrize("cat", ["cl_B7d4PD111AAA", "cl_I7d4PD111III"])
+def test_session_categories_accepted(cat):
+    """The session-token category and the "ignore" category are session tokens."""
+    assert guard().verify(token({"cat": cat})).user_id == "user_1"
+
+
+@pytest.mark.parametrize(
+    "cat", ["cl_B7d4PD222AAA", "cl_B7d4PD333AAA", "cl_other", "", None, 5, ["cl_B7d4PD111AAA"]]
+)
+def test_other_categories_are_not_session_tokens(cat):
+    """Any other cat (JWT template, M2M, unknown, null, not a string) is token-type-mismatch."""
+    header = json.dumps({"alg": "RS256", "kid": "ins_1", "typ": "JWT", "cat": cat})
+    assert reason(raw_token(header, json.dumps(claims()))) == "token-type-mismatch"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "cty", "b64", "zip", "enc", "nonce"],
+)
+def test_registered_header_parameters_clerk_never_sends_are_refused(name):
+    """A registered JOSE header parameter a Clerk session token never carries is refused."""
+    assert reason(token({name: "x"})) == "token-invalid"
+
+
+def test_private_header_parameters_are_ignored():
+    """An unregistered header name (RFC 7515 §4.3) is ignored."""
+    assert guard().verify(token({"x-trace": "1"})).user_id == "user_1"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"sub": "user_\ud800"},
+        {"org_role": "org:\udfff"},
+        {"custom": ["ok", {"deep": "\udc00x"}]},
+        {"\ud800key": 1},
+    ],
+)
+def test_unpaired_surrogates_in_claims_refused(where):
+    """An unpaired UTF-16 surrogate anywhere in the payload is not I-JSON (RFC 7493 §2.1)."""
+    assert reason(token(**where)) == "token-invalid"
+
+
+def test_unpaired_surrogate_in_header_refused():
+    """The same in the header."""
+    assert reason(token({"kid": "ins_1", "x": "\ud800"})) == "token-invalid"
+
+
+def test_paired_surrogates_and_escaped_backslashes_accepted():
+    """A paired surrogate escape is a character outside the BMP, and an escaped backslash
+    before a u is no escape at all: both are I-JSON."""
+    auth = guard().verify(token(custom="\ud83d\ude00", path="C:\\users\\x"))
+    assert auth.claims["custom"] == "\U0001f600"
+    assert auth.claims["path"] == "C:\\users\\x"
+
+
+@pytest.mark.parametrize("where", ["header", "payload"])
+def test_numbers_beyond_a_double_refused(where):
+    """1e400 would decode as infinity, which no framework can encode back: not I-JSON."""
+    head = '{"alg":"RS256","kid":"ins_1","typ":"JWT"'
+    body = json.dumps(claims())[:-1]
+    if where == "header":
+        head += ',"x":1e400'
+    else:
+        body += ', "x": 1e400'
+    assert reason(raw_token(head + "}", body + "}")) == "token-invalid"
+
+
+@pytest.mark.parametrize("segment", [0, 1])
+def test_non_canonical_base64url_refused(segment):
+    """A header or payload segment whose last character has unused bits set is another
+    spelling of the same bytes; @clerk/backend's decoder refuses it, and so do we."""
+    tested = 0
+    for extra in ("", "x", "xy"):
+        # Payloads of each length mod 3, so that the last character carries unused bits.
+        body = json.dumps(claims(pad=extra)).encode()
+        head = b'{"alg":"RS256","kid":"ins_1","typ":"JWT","p":"' + extra.encode() + b'"}'
+        parts = [b64(head), b64(body)]
+        if len(parts[segment]) % 4 == 0:
+            continue
+        last = parts[segment][-1]
+        parts[segment] = parts[segment][:-1] + b64_next(last)
+        signing_input = ".".join(parts).encode()
+        signature = KEY.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        assert reason(f"{signing_input.decode()}.{b64(signature)}") == "token-invalid"
+        tested += 1
+    assert tested >= 2
+
+
+def b64_next(char: str) -> str:
+    """The base64url character one above ``char``: same high bits, the lowest unused bit set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return alphabet[alphabet.index(char) | 1]
+
+
+@pytest.mark.parametrize("name", ["jti", "sts"])
+@pytest.mark.parametrize("value", [1, None, True, ["x"], {"a": "b"}])
+def test_optional_string_claims_must_be_strings(name, value):
+    """jti and sts, when present, are strings (null included: a Clerk token never has it)."""
+    payload = claims()
+    payload[name] = value
+    header = json.dumps({"alg": "RS256", "kid": "ins_1", "typ": "JWT"})
+    assert reason(raw_token(header, json.dumps(payload))) == "token-invalid"
+
+
+@pytest.mark.parametrize("value", [7, None, ["https://clerk.example.test"]])
+def test_issuer_must_be_a_string_even_when_not_configured(value):
+    """Without a configured issuer, an iss that is present must still be a string."""
+    payload = {**claims(), "iss": value}
+    header = json.dumps({"alg": "RS256", "kid": "ins_1", "typ": "JWT"})
+    assert reason(raw_token(header, json.dumps(payload)), issuer=None) == "token-invalid-issuer"
+
+
+@pytest.mark.parametrize("value", [7, None, ["https://app.example.test"]])
+def test_azp_must_be_a_string_even_when_not_checked(value):
+    """Without authorized parties, an azp that is present must still be a string."""
+    payload = {**claims(), "azp": value}
+    header = json.dumps({"alg": "RS256", "kid": "ins_1", "typ": "JWT"})
+    assert reason(raw_token(header, json.dumps(payload))) == "token-invalid-authorized-parties"
+
+
+@pytest.mark.parametrize("aud", [7, None, [], ["api", 3], {"a": "api"}])
+def test_audience_must_be_well_formed_even_when_not_checked(aud):
+    """Without a configured audience, an aud that is present is a string or a non-empty list
+    of strings (RFC 7519 §4.1.3)."""
+    payload = {**claims(), "aud": aud}
+    header = json.dumps({"alg": "RS256", "kid": "ins_1", "typ": "JWT"})
+    assert reason(raw_token(header, json.dumps(payload))) == "token-invalid-audience"
+
+
+@pytest.mark.parametrize("aud", ["api", ["other", "api"]])
+def test_well_formed_audience_accepted(aud):
+    """A string or list audience is accepted when not checked, and when it matches."""
+    assert guard().verify(token(aud=aud)).user_id == "user_1"
+    assert guard(audience=["api"]).verify(token(aud=aud)).user_id == "user_1"
+
+
+def test_json_with_a_byte_order_mark_refused():
+    """A UTF-8 byte order mark before the JSON is not a token's JSON."""
+    head = b'\xef\xbb\xbf{"alg":"RS256","typ":"JWT"}'
+    assert reason(raw_token(head, json.dumps(claims()))) == "token-invalid"

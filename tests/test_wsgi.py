@@ -290,6 +290,16 @@ def test_attach_only_still_rejects_invalid_tokens(inner, guard, clerk_issuer):
     assert inner.environ is None
 
 
+def test_pending_session_is_a_refused_token(inner, guard, clerk_issuer):
+    """required=True: a pending session's token gets the refused-token 401, not "missing"."""
+    app = ClerkGuardWSGIMiddleware(inner, guard=guard)
+    result = call(app, "/me", authorization=f"Bearer {clerk_issuer.mint(status='pending')}")
+    assert result.status_code == 401
+    assert result.json() == {"error": "Invalid Token", "message": INVALID_MESSAGE}
+    assert result.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert inner.environ is None
+
+
 def test_attach_only_treats_pending_session_as_signed_out(inner, guard, clerk_issuer):
     """required=False: a pending session passes as signed out (None)."""
     app = ClerkGuardWSGIMiddleware(inner, guard=guard, required=False)
