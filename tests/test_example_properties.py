@@ -341,7 +341,7 @@ def flask_example(issuer: LocalIssuer, jwks: JWKSServer) -> Iterator[Fetch]:
 
 @contextlib.contextmanager
 def django_example(kind: str, issuer: LocalIssuer, jwks: JWKSServer) -> Iterator[Fetch]:
-    pytest.importorskip("django")
+    pytest.importorskip("django.conf")
     import django
     from django.conf import settings as django_settings
     from django.test import AsyncClient, Client, override_settings

@@ -13,7 +13,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("gunicorn")
 pytest.importorskip("fastapi")
 pytest.importorskip("flask")
-pytest.importorskip("django")
+pytest.importorskip("django.conf")
 
 import httpx  # noqa: E402
 

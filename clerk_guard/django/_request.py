@@ -14,8 +14,13 @@ from django.utils.functional import SimpleLazyObject
 
 from clerk_guard import asgi, wsgi
 from clerk_guard._claims import SessionAuth
-from clerk_guard._errors import ClerkGuardError, PermissionDeniedError, TokenMissingError
-from clerk_guard._guard import check_requirements
+from clerk_guard._errors import (
+    ClerkGuardError,
+    PermissionDeniedError,
+    SessionPendingError,
+    TokenMissingError,
+)
+from clerk_guard._guard import check_requirements, missing_token
 from clerk_guard._http import ErrorResponse, error_response
 from clerk_guard.django.conf import state
 from clerk_guard.django.users import AnonymousClerkUser, ClerkUser
@@ -47,8 +52,10 @@ def authenticate(request: HttpRequest) -> SessionAuth | None:
         return getattr(request, "clerk", None)
     authorization, cookies = header_lines(request)
     try:
-        auth = state.guard.authenticate(authorization, cookies, required=False)
-    except ClerkGuardError as exc:
+        auth = state.guard.authenticate(authorization, cookies, required=True)
+    except TokenMissingError:
+        return attach(request, None, None)
+    except ClerkGuardError as exc:  # a pending session's token included: refused, kept
         return attach(request, None, exc)
     return attach(request, auth, None)
 
@@ -59,8 +66,10 @@ async def aauthenticate(request: HttpRequest) -> SessionAuth | None:
         return getattr(request, "clerk", None)
     authorization, cookies = header_lines(request)
     try:
-        auth = await state.async_guard.authenticate(authorization, cookies, required=False)
-    except ClerkGuardError as exc:
+        auth = await state.async_guard.authenticate(authorization, cookies, required=True)
+    except TokenMissingError:
+        return attach(request, None, None)
+    except ClerkGuardError as exc:  # a pending session's token included: refused, kept
         return attach(request, None, exc)
     return attach(request, auth, None)
 
@@ -163,12 +172,12 @@ def refusal(
     auth: SessionAuth | None = getattr(request, "clerk", None)
     if auth is None:
         error: ClerkGuardError | None = getattr(request, ERROR, None)
+        # A pending session is signed out (as Clerk treats it): no session where one is
+        # optional, and where one is required, the refused token it is.
+        if optional and (error is None or isinstance(error, SessionPendingError)):
+            return None
         if error is None:
-            if optional:
-                return None
-            error = TokenMissingError(
-                "No session token in the Authorization header or the session cookie."
-            )
+            error = missing_token()
         return error_response(error, path=request.path, debug=debug)
     try:
         check_requirements(auth, **(conditions or {}))

@@ -35,6 +35,7 @@ from clerk_guard._errors import (
     ClerkGuardError,
     KeysUnavailableError,
     PermissionDeniedError,
+    SessionPendingError,
 )
 from clerk_guard._guard import check_requirements
 from clerk_guard._http import error_response
@@ -76,8 +77,8 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc, unused-igno
                 SessionAuthentication().enforce_csrf(request)
             return getattr(django_request, CLERK_USER), auth
         error: ClerkGuardError | None = getattr(django_request, ERROR, None)
-        if error is None:
-            return None
+        if error is None or isinstance(error, SessionPendingError):
+            return None  # anonymous: a pending session is signed out, as Clerk treats it
         answer = error_response(error, path=django_request.path, debug=state.config.debug)
         if isinstance(error, KeysUnavailableError):
             raise ServiceUnavailable(answer.data, wait=error.retry_after)

@@ -14,12 +14,21 @@ runs (a Django session login, for the admin) stays ``request.user``: the Clerk u
 an anonymous ``request.user``. Nothing is refused unless ``CLERK_GUARD_PROTECT_ALL = True``;
 otherwise protect views with the decorators of :mod:`clerk_guard.django.decorators`.
 
+``CLERK_GUARD_PROTECT_ALL = True`` covers Django REST framework views too. DRF (3.16+) marks
+every ``as_view()`` result ``login_required = False``, to keep Django's
+``LoginRequiredMiddleware`` out of its way; that blanket flag says nothing about the view, so
+it is not read as an exemption. Exempt a DRF view with ``clerk_optional`` (on the ``as_view()``
+or ``@api_view`` result, or with ``method_decorator(..., name="dispatch")`` on the class), with
+``CLERK_GUARD_EXEMPT_PATHS``, or with ``method_decorator(login_not_required, name="dispatch")``
+on the class (ViewSets served by a router included). See :func:`is_exempt`.
+
 ``CLERK_GUARD_WARM_UP = True`` fetches the key set when the middleware loads, so the first
 request does not wait.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -41,11 +50,22 @@ EXEMPT_ATTRIBUTE = "clerk_guard_exempt"
 def is_exempt(request: HttpRequest, view_func: Callable[..., Any]) -> bool:
     """Whether protect-all mode lets this view through without a session.
 
-    Views marked with Django's ``login_not_required`` (5.1+) or with ``clerk_optional``, paths
-    matching the whole of a ``CLERK_GUARD_EXEMPT_PATHS`` pattern, and CORS preflights
-    (``OPTIONS`` with ``Access-Control-Request-Method``, sent by browsers without credentials).
+    Views marked with ``clerk_optional`` or with Django's ``login_not_required`` (5.1+; on older
+    Django, ``login_required = False`` set by hand), paths matching the whole of a
+    ``CLERK_GUARD_EXEMPT_PATHS`` pattern, and CORS preflights (``OPTIONS`` with
+    ``Access-Control-Request-Method``, sent by browsers without credentials).
+
+    Django REST framework views (view functions whose ``cls`` is an ``APIView``: ``as_view()``
+    results, ``@api_view`` functions, router-built ViewSet views) are exempt by
+    ``login_not_required`` only when it marks the class's ``dispatch``, as Django documents for
+    class-based views: ``@method_decorator(login_not_required, name="dispatch")``. Their view
+    function's own ``login_required = False`` is ignored: DRF 3.16+ sets it on every view, and
+    ``login_not_required(MyView.as_view())`` leaves the very same attribute, so the two cannot
+    be told apart; reading it would exempt every DRF view. Such a marking therefore keeps the
+    view protected (the safe way to be wrong); ``clerk_optional`` on the view function works.
+    The rule does not depend on the DRF version (3.14/3.15 set no flag).
     """
-    if getattr(view_func, "login_required", True) is False:
+    if _login_not_required(view_func):
         return True
     if getattr(view_func, EXEMPT_ATTRIBUTE, False):
         return True
@@ -53,6 +73,24 @@ def is_exempt(request: HttpRequest, view_func: Callable[..., Any]) -> bool:
         return True
     path = request.path_info
     return any(pattern.fullmatch(path) for pattern in state.exempt_paths)
+
+
+def _login_not_required(view_func: Callable[..., Any]) -> bool:
+    """Whether the user exempted this view with ``login_not_required`` (see :func:`is_exempt`)."""
+    drf_class = _drf_view_class(view_func)
+    if drf_class is not None:
+        return getattr(drf_class.dispatch, "login_required", True) is False
+    return getattr(view_func, "login_required", True) is False
+
+
+def _drf_view_class(view_func: Callable[..., Any]) -> type[Any] | None:
+    """The ``APIView`` subclass a DRF view function was built from (its ``cls``), or ``None``."""
+    cls = getattr(view_func, "cls", None)
+    # No import of DRF: a view built from one of its classes means DRF is already loaded.
+    drf_views = sys.modules.get("rest_framework.views")
+    if drf_views is None or not isinstance(cls, type):
+        return None
+    return cls if issubclass(cls, drf_views.APIView) else None
 
 
 class ClerkGuardMiddleware:
@@ -63,8 +101,9 @@ class ClerkGuardMiddleware:
 
     In protect-all mode (``CLERK_GUARD_PROTECT_ALL = True``) a view without a verified session
     is answered with DESIGN §7's JSON 401 (or 503 when keys cannot be loaded), never a redirect,
-    unless it is exempt (see :func:`is_exempt`). CORS preflights are not verified in this mode:
-    they pass with ``request.clerk = None``.
+    unless it is exempt (see :func:`is_exempt`). Django REST framework views are covered too:
+    DRF's blanket ``login_required = False`` on its view functions does not exempt them. CORS
+    preflights are not verified in this mode: they pass with ``request.clerk = None``.
 
     :raises ImproperlyConfigured: at start-up, when the settings cannot work.
     """

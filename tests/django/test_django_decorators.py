@@ -38,6 +38,16 @@ def test_required_with_bad_token_is_401_invalid(fetch, middleware, issuer, path)
 
 
 @pytest.mark.parametrize("path", ["/required", "/arequired"])
+def test_required_with_pending_session_is_401_invalid(fetch, middleware, issuer, path):
+    """clerk_required: a pending session's token is a refused token (invalid_token), not a
+    missing one."""
+    response = fetch(path, token=issuer.mint(status="pending"))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert json.loads(response.content) == INVALID
+
+
+@pytest.mark.parametrize("path", ["/required", "/arequired"])
 def test_required_with_token_passes(fetch, middleware, issuer, path):
     """clerk_required: a valid token reaches the view with request.clerk and request.user."""
     body = fetch(path, token=issuer.mint(user_id="user_d")).json()

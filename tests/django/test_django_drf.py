@@ -41,6 +41,14 @@ def test_bad_token_is_401_invalid_token(fetch, middleware, issuer):
     }
 
 
+def test_pending_session_is_anonymous_with_an_invalid_token_challenge(fetch, middleware, issuer):
+    """A pending session is signed out (anonymous, as Clerk treats it): a view that needs a
+    user answers 401, and the challenge says the token sent was refused."""
+    response = fetch("/api/me", token=issuer.mint(status="pending"))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
 def test_no_token_lets_the_next_class_try(fetch, middleware):
     """No Clerk token: the next authentication class authenticates the request."""
     response = fetch("/api/fallback", headers={"X-Api-Key": "letmein"})
@@ -155,3 +163,102 @@ def test_permission_classes_answer_the_design_403_body(fetch, issuer):
         "message": "You do not have permission to access this resource.",
         "reason": "permission-denied",
     }
+
+
+# Protect-all mode covers DRF views ---------------------------------------------------------------
+
+
+class TestProtectAll:
+    """CLERK_GUARD_PROTECT_ALL covers DRF views, though DRF marks them login_required = False."""
+
+    MISSING = {
+        "error": "Invalid Token",
+        "message": "Authentication required: no session token was provided.",
+    }
+
+    @pytest.fixture(autouse=True)
+    def _protect(self):
+        with override_settings(CLERK_GUARD_PROTECT_ALL=True):
+            yield
+
+    @pytest.mark.parametrize("path", ["/api/plain", "/api/things", "/api/hello"])
+    def test_no_token_is_401_json(self, fetch, path):
+        """An APIView, a router's ViewSet and an @api_view without a token: the JSON 401."""
+        response = fetch(path)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.headers["Content-Type"] == "application/json"
+        assert json.loads(response.content) == self.MISSING
+
+    @pytest.mark.parametrize("path", ["/api/plain", "/api/things", "/api/hello"])
+    def test_bad_token_is_401_invalid_token(self, fetch, issuer, path):
+        """An APIView, a router's ViewSet and an @api_view with an expired token: 401."""
+        response = fetch(path, token=issuer.mint(lifetime=-100))
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+    @pytest.mark.parametrize("path", ["/api/plain", "/api/things", "/api/hello"])
+    def test_valid_token_passes(self, fetch, issuer, path):
+        """An APIView, a router's ViewSet and an @api_view with a valid token: 200."""
+        response = fetch(path, token=issuer.mint(user_id="user_pa"))
+        assert response.status_code == 200
+        assert response.json() == {"user_id": "user_pa"}
+
+    @pytest.mark.parametrize("path", ["/api/public-plain", "/api/public-things"])
+    def test_login_not_required_on_dispatch_is_exempt(self, fetch, path):
+        """An APIView or router ViewSet marked method_decorator(login_not_required, "dispatch")
+        passes without a token."""
+        response = fetch(path)
+        assert response.status_code == 200
+        assert response.json() == {"user_id": None}
+
+    @pytest.mark.parametrize(
+        "path", ["/api/optional-plain", "/api/optional-hello", "/api/optional-things"]
+    )
+    def test_clerk_optional_is_exempt(self, fetch, issuer, path):
+        """clerk_optional on as_view(), on @api_view or on a ViewSet's dispatch: no token passes,
+        a valid one is read."""
+        assert fetch(path).json() == {"user_id": None}
+        assert fetch(path, token=issuer.mint(user_id="user_o")).json() == {"user_id": "user_o"}
+
+    @pytest.mark.parametrize(
+        "path", ["/api/optional-plain", "/api/optional-hello", "/api/optional-things"]
+    )
+    def test_clerk_optional_refuses_a_bad_token(self, fetch, issuer, path):
+        """clerk_optional DRF views still answer 401 to a token that fails."""
+        assert fetch(path, token=issuer.mint(lifetime=-100)).status_code == 401
+
+    def test_login_not_required_on_the_view_function_stays_protected(self, fetch):
+        """login_not_required(APIView.as_view()) cannot be told from DRF's blanket flag: the view
+        stays protected (401)."""
+        assert fetch("/api/marked-plain").status_code == 401
+
+    def test_exempt_path_covers_drf_views(self, fetch):
+        """CLERK_GUARD_EXEMPT_PATHS exempts a DRF view."""
+        with override_settings(CLERK_GUARD_EXEMPT_PATHS=[r"/api/plain"]):
+            assert fetch("/api/plain").status_code == 200
+        assert fetch("/api/plain").status_code == 401
+
+    def test_without_protect_all_drf_views_are_open(self, fetch):
+        """Without protect-all, DRF's own permissions decide: AllowAny answers 200."""
+        with override_settings(CLERK_GUARD_PROTECT_ALL=False):
+            assert fetch("/api/plain").json() == {"user_id": None}
+
+
+def test_is_exempt_tells_drf_flag_from_login_not_required():
+    """is_exempt(): DRF's view-function flag is not an exemption, a marked dispatch is; a
+    non-DRF function's login_required = False still is."""
+    from django.test import RequestFactory
+
+    from clerk_guard.django.middleware import is_exempt
+    from tests.django import drf_views, views
+
+    request = RequestFactory().get("/x")
+    assert not is_exempt(request, drf_views.Plain.as_view())
+    assert not is_exempt(request, drf_views.Things.as_view({"get": "list"}))
+    assert not is_exempt(request, drf_views.hello)
+    assert not is_exempt(request, views.login_not_required(drf_views.Plain.as_view()))
+    assert is_exempt(request, drf_views.PublicPlain.as_view())
+    assert is_exempt(request, drf_views.PublicThings.as_view({"get": "list"}))
+    assert is_exempt(request, views.open_view)
+    assert not is_exempt(request, views.plain)

@@ -19,19 +19,18 @@ pytestmark = pytest.mark.integration
 APP = "examples.django_project.mysite"
 
 
-def command(kind: str, port: int) -> list[str]:
+def command(
+    kind: str,
+    port: int,
+    *,
+    wsgi: str = f"{APP}.wsgi:application",
+    asgi: str = f"{APP}.asgi:application",
+) -> list[str]:
     if kind == "gunicorn":
-        return [
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            f"{APP}.wsgi:application",
-        ]
+        return ["gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", wsgi]
     return [
         "uvicorn",
-        f"{APP}.asgi:application",
+        asgi,
         "--host",
         "127.0.0.1",
         "--port",
@@ -54,10 +53,12 @@ def jwks(issuer):
         yield server
 
 
-def start(kind, issuer, jwks_url):
+def start(kind, issuer, jwks_url, *, ready_path="/public", **entry_points):
     port = free_port()
     env = {"CLERK_PUBLISHABLE_KEY": issuer.publishable_key, "CLERK_JWKS_URL": jwks_url}
-    return server_process(command(kind, port), port=port, env=env)
+    return server_process(
+        command(kind, port, **entry_points), port=port, env=env, ready_path=ready_path
+    )
 
 
 @pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
@@ -169,3 +170,55 @@ def test_keys_unavailable_is_503(issuer, kind):
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
     assert response.json()["error"] == "Service Unavailable"
+
+
+# Django REST framework views under protect-all (the test project, tests/django/server.py) ------
+
+#: The test project's protected DRF views: an APIView, a router's ViewSet, an @api_view function.
+DRF_PROTECTED = ["/api/plain", "/api/things", "/api/hello"]
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
+def api(request, issuer, jwks):
+    """An httpx client for the test project (DRF views, protect-all) under gunicorn or uvicorn."""
+    pytest.importorskip("rest_framework")
+    with (
+        start(
+            request.param,
+            issuer,
+            jwks.url,
+            ready_path="/health",
+            wsgi="tests.django.server:wsgi",
+            asgi="tests.django.server:asgi",
+        ) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        yield http
+
+
+@pytest.mark.parametrize("path", DRF_PROTECTED)
+def test_drf_view_without_token_is_401(api, path):
+    """Protect-all covers DRF views despite DRF's login_required = False: no token, JSON 401."""
+    response = api.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "error": "Invalid Token",
+        "message": "Authentication required: no session token was provided.",
+    }
+
+
+@pytest.mark.parametrize("path", DRF_PROTECTED)
+def test_drf_view_with_token_passes(api, issuer, path):
+    """A valid token reaches the protected DRF views: 200 with the session's user."""
+    response = api.get(path, headers=bearer(issuer.mint(user_id="user_drf")))
+    assert response.status_code == 200
+    assert response.json() == {"user_id": "user_drf"}
+
+
+@pytest.mark.parametrize("path", ["/api/public-things", "/api/optional-hello"])
+def test_drf_view_exempted_on_purpose_needs_no_token(api, path):
+    """A DRF ViewSet marked login_not_required on dispatch, a clerk_optional @api_view: 200."""
+    response = api.get(path)
+    assert response.status_code == 200
+    assert response.json() == {"user_id": None}

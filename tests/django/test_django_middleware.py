@@ -238,10 +238,13 @@ def test_bad_settings_fail_at_startup():
         Client().get("/plain")
 
 
-def test_pending_session_is_signed_out(fetch, issuer):
-    """A pending session counts as signed out (401 missing under protection)."""
+def test_pending_session_is_a_refused_token(fetch, issuer):
+    """A pending session's token under protection: the refused-token 401 (invalid_token), not
+    the missing-token one, since a token was sent."""
     with override_settings(CLERK_GUARD_PROTECT_ALL=True):
-        assert_missing(fetch("/plain", token=issuer.mint(status="pending")))
+        assert_invalid(fetch("/plain", token=issuer.mint(status="pending")))
+        pending = issuer.mint(status="pending")
+        assert_invalid(fetch("/plain", cookies={"__session": pending}))
 
 
 def test_debug_setting_adds_reason(fetch, issuer):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
+from clerk_guard.django.decorators import clerk_optional
 from tests.django import views
 from tests.django.settings import HAS_DRF
 
@@ -33,4 +34,12 @@ if HAS_DRF:
         path("api/admin", drf_views.Admin.as_view()),
         path("api/invoices", drf_views.Invoices.as_view()),
         path("api/fallback", drf_views.Fallback.as_view()),
+        path("api/plain", drf_views.Plain.as_view()),
+        path("api/hello", drf_views.hello),
+        path("api/public-plain", drf_views.PublicPlain.as_view()),
+        path("api/optional-plain", clerk_optional(drf_views.Plain.as_view())),
+        path("api/optional-hello", drf_views.optional_hello),
+        # login_not_required on the view function: not told apart from DRF's own flag.
+        path("api/marked-plain", views.login_not_required(drf_views.Plain.as_view())),
+        path("api/", include(drf_views.router.urls)),
     ]
