@@ -4,7 +4,7 @@ No Clerk account and no network: a :class:`~clerk_guard.testing.LocalIssuer` sig
 the app verifies them with its public key, and serves that key set at
 ``/.well-known/jwks.json`` too (for ``clerk-guard doctor --jwks-url`` and ``jwks``).
 
-Routes: those of the examples (DESIGN §9: ``/public``, ``/me``, ``/admin``) plus a page at ``/``
+Routes: those of the examples (contract §8: ``/public``, ``/me``, ``/admin``) plus a page at ``/``
 and its helpers under ``/demo/``. FastAPI and uvicorn are imported only when the demo runs:
 they are extras.
 

@@ -100,7 +100,7 @@ class _BaseGuard:
     def extract(
         self, authorization: Sequence[str], cookies: Iterable[str]
     ) -> tuple[str, TokenSource] | None:
-        """The token and where it came from, or ``None``: see DESIGN §3.
+        """The token and where it came from, or ``None``: see contract §2.
 
         :raises TokenInvalidError: a malformed or duplicated ``Authorization`` header.
         """

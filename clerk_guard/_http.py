@@ -1,4 +1,4 @@
-"""The framework-neutral HTTP answer to a failure: status, JSON body, headers (DESIGN §7).
+"""The framework-neutral HTTP answer to a failure: status, JSON body, headers (contract §5).
 
 The core decides; each adapter only turns an :class:`ErrorResponse` into its framework's
 response. Every rejection is logged here, once, with its reason code and never the token.
@@ -61,7 +61,7 @@ def _response(
 def error_response(
     exc: ClerkGuardError, *, path: str = "", debug: bool = False, log: bool = True
 ) -> ErrorResponse:
-    """Log the failure and return the answer of DESIGN §7 for it.
+    """Log the failure and return the answer of contract §5 for it.
 
     :param debug: add the reason code to the body. For local development only.
     :param log: set to False when the caller logs the failure itself.

@@ -197,7 +197,7 @@ class ClerkGuardMiddleware:
     arguments. With none of them, the configuration is read with
     :meth:`GuardConfig.from_env`. A guard built here is closed at lifespan shutdown.
 
-    Failures are answered as DESIGN §7 says: 401 with ``WWW-Authenticate`` for a missing or
+    Failures are answered as contract §5 says: 401 with ``WWW-Authenticate`` for a missing or
     invalid token, 503 with ``Retry-After`` when no keys can be loaded. A refused WebSocket
     handshake is closed with code 1008 before it is accepted.
 

@@ -13,7 +13,7 @@
     admin = clerk.require(role="org:admin")
 
     app = FastAPI()
-    install_error_handler(app)  # needed for the exact DESIGN §7 bodies
+    install_error_handler(app)  # needed for the exact contract §5 bodies
 
     @app.get("/me")
     async def me(auth: Annotated[SessionAuth, Depends(clerk)]) -> dict[str, str]:
@@ -22,7 +22,7 @@
 .. important::
     Call :func:`install_error_handler` on the app. Without it FastAPI's own handler renders the
     rejections: the status and headers (``WWW-Authenticate``, ``Retry-After``) are right, but
-    the body is ``{"detail": "<message>"}`` instead of DESIGN §7's
+    the body is ``{"detail": "<message>"}`` instead of contract §5's
     ``{"error": ..., "message": ...}``.
 
 The dependencies reuse the result of :class:`~clerk_guard.asgi.ClerkGuardMiddleware` when it
@@ -67,7 +67,7 @@ _DESCRIPTION = (
 
 
 class ClerkGuardHTTPException(HTTPException):
-    """A rejection carrying the exact answer of DESIGN §7 in :attr:`error`.
+    """A rejection carrying the exact answer of contract §5 in :attr:`error`.
 
     :func:`install_error_handler` renders it as is. Without that handler FastAPI's default one
     still sends the right status and headers, with the body ``{"detail": <message>}``.
@@ -80,14 +80,14 @@ class ClerkGuardHTTPException(HTTPException):
 
 
 async def clerk_guard_exception_handler(request: Request, exc: Exception) -> Response:
-    """Exception handler answering :class:`ClerkGuardHTTPException` with its DESIGN §7 body."""
+    """Exception handler answering :class:`ClerkGuardHTTPException` with its contract §5 body."""
     if not isinstance(exc, ClerkGuardHTTPException):  # pragma: no cover - registered for it only
         raise exc
     return render_error(exc.error)
 
 
 def install_error_handler(app: FastAPI) -> None:
-    """Register :func:`clerk_guard_exception_handler`, so rejections carry DESIGN §7 bodies."""
+    """Register :func:`clerk_guard_exception_handler`, so rejections carry contract §5 bodies."""
     app.add_exception_handler(ClerkGuardHTTPException, clerk_guard_exception_handler)
 
 
@@ -131,7 +131,7 @@ class _ClerkDependency(SecurityBase):
             self._reject(conn, exc)
 
     def _reject(self, conn: HTTPConnection, exc: ClerkGuardError) -> NoReturn:
-        """Raise the rejection: DESIGN §7's answer, or a 1008 close on a WebSocket. Its debug
+        """Raise the rejection: contract §5's answer, or a 1008 close on a WebSocket. Its debug
         flag is the guard's (this dependency's own, else the middleware's)."""
         scope = conn.scope
         error = error_response(exc, path=route_path(scope), debug=scope_debug(scope, self.guard))
@@ -144,7 +144,7 @@ class ClerkAuth(_ClerkDependency):
     """Dependency returning the verified :class:`~clerk_guard.SessionAuth`; 401 without one.
 
     .. important::
-        Call :func:`install_error_handler` on the app for DESIGN §7's exact bodies; without it
+        Call :func:`install_error_handler` on the app for contract §5's exact bodies; without it
         FastAPI answers ``{"detail": "<message>"}`` (with the right status and headers).
 
     With ``role``, ``permission``, ``feature`` or ``plan`` (checked as

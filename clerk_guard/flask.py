@@ -14,7 +14,7 @@
         return {"user_id": current_auth.user_id}
 
 Failures raise :class:`~clerk_guard.ClerkGuardError` subclasses, answered by error handlers the
-extension registers (DESIGN §7: 401, 403 or 503 with a JSON body). Register your own handler for
+extension registers (contract §5: 401, 403 or 503 with a JSON body). Register your own handler for
 any of these classes to answer differently; yours wins over the extension's.
 """
 

@@ -16,11 +16,11 @@
 
 ``request.user`` is a :class:`ClerkUser` (``request.user.auth`` is the
 :class:`~clerk_guard.SessionAuth`) or Starlette's ``UnauthenticatedUser`` when no token was sent.
-A token that is sent and fails is answered with the 401 of DESIGN §7 (see :func:`on_error`).
+A token that is sent and fails is answered with the 401 of contract §5 (see :func:`on_error`).
 
 .. note::
     Starlette's ``AuthenticationMiddleware`` closes a refused WebSocket with code 1000. For the
-    1008 close of DESIGN §7, install :class:`~clerk_guard.asgi.ClerkGuardMiddleware` outside it
+    1008 close of contract §5, install :class:`~clerk_guard.asgi.ClerkGuardMiddleware` outside it
     (``required=False`` lets the routes decide): the backend then reuses its result.
 """
 
@@ -123,7 +123,7 @@ class ClerkAuthBackend(AuthenticationBackend):
 
     No token: ``None`` (Starlette then sets ``UnauthenticatedUser``). A token that fails, or
     keys that cannot be loaded: :class:`ClerkAuthenticationError`, which :func:`on_error` turns
-    into the 401 or 503 of DESIGN §7.
+    into the 401 or 503 of contract §5.
 
     Give ``guard``, ``config`` or the ``GuardConfig`` fields; with none of them,
     :class:`~clerk_guard.asgi.ClerkGuardMiddleware` must run before it: its result is used, and

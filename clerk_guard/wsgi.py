@@ -83,7 +83,7 @@ class ClerkGuardWSGIMiddleware:
     """WSGI middleware that verifies the session token of every request.
 
     With ``required=True`` (the default) every path except the excluded ones needs a valid
-    token; failures are answered as DESIGN §7 says (401 with ``WWW-Authenticate``, or 503 with
+    token; failures are answered as contract §5 says (401 with ``WWW-Authenticate``, or 503 with
     ``Retry-After`` when no keys can be loaded) and never reach the application. CORS
     preflights (``OPTIONS`` with ``Access-Control-Request-Method``, sent by browsers without
     credentials) pass unverified, with ``environ["clerk_guard.auth"] = None``. With

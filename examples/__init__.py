@@ -1,4 +1,4 @@
-"""Example apps protected by clerk-guard; each serves the routes of DESIGN §9."""
+"""Example apps protected by clerk-guard; each serves the routes of contract §8."""
 
 from __future__ import annotations
 

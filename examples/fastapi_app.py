@@ -1,4 +1,4 @@
-"""A FastAPI app protected by clerk-guard's dependencies: the routes of DESIGN §9.
+"""A FastAPI app protected by clerk-guard's dependencies: the routes of contract §8.
 
 Configured from the environment (``GuardConfig.from_env()``): set ``CLERK_PUBLISHABLE_KEY``
 (enough on its own), and optionally ``CLERK_AUTHORIZED_PARTIES``, ``CLERK_JWKS_URL``, ...
@@ -44,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="clerk-guard FastAPI example", lifespan=lifespan)
-# Needed for DESIGN §7's exact bodies; FastAPI's own handler would answer {"detail": ...}.
+# Needed for contract §5's exact bodies; FastAPI's own handler would answer {"detail": ...}.
 install_error_handler(app)
 
 

@@ -1,4 +1,4 @@
-"""A Flask app protected by clerk-guard: the routes of DESIGN §9, plus a protected blueprint.
+"""A Flask app protected by clerk-guard: the routes of contract §8, plus a protected blueprint.
 
 Configured from the environment (``GuardConfig.from_env()``): set ``CLERK_PUBLISHABLE_KEY``
 (enough on its own), and optionally ``CLERK_AUTHORIZED_PARTIES``, ``CLERK_JWKS_URL``, ...

@@ -1,4 +1,4 @@
-"""A Starlette app protected by clerk-guard's ASGI middleware alone: the routes of DESIGN §9.
+"""A Starlette app protected by clerk-guard's ASGI middleware alone: the routes of contract §8.
 
 Configured from the environment (``GuardConfig.from_env()``): set ``CLERK_PUBLISHABLE_KEY``
 (enough on its own), and optionally ``CLERK_AUTHORIZED_PARTIES``, ``CLERK_JWKS_URL``, ...

@@ -1,4 +1,4 @@
-"""Shared by the ASGI tests: DESIGN §7 bodies, request helpers, fixtures, and drivers for what
+"""Shared by the ASGI tests: contract §5 bodies, request helpers, fixtures, and drivers for what
 httpx.ASGITransport cannot do (lifespan and WebSockets)."""
 
 from __future__ import annotations

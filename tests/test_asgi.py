@@ -79,7 +79,7 @@ async def inner_app(scope, receive, send):
 
 
 async def test_missing_token_is_401_bearer(guard):
-    """No token on a protected path: 401, WWW-Authenticate: Bearer, the DESIGN §7 body."""
+    """No token on a protected path: 401, WWW-Authenticate: Bearer, the contract §5 body."""
     async with client(ClerkGuardMiddleware(inner_app, guard=guard)) as c:
         response = await c.get("/me")
     assert response.status_code == 401

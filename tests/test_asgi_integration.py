@@ -113,7 +113,7 @@ def test_public_needs_no_token(base):
 
 
 def test_missing_token_is_401(base):
-    """No token on /me: 401 with WWW-Authenticate: Bearer and the DESIGN §7 body."""
+    """No token on /me: 401 with WWW-Authenticate: Bearer and the contract §5 body."""
     response = get(base + "/me")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

@@ -1,4 +1,4 @@
-"""SessionAuth: v1 and v2 organization claims, immutability, and has() (DESIGN §6)."""
+"""SessionAuth: v1 and v2 organization claims, immutability, and has() (contract §7)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_claims_are_a_snapshot():
 
 
 def test_exposes_design_fields():
-    """All fields of DESIGN §6 are exposed."""
+    """All fields of contract §7 are exposed."""
     a = auth(sts="active", act={"sub": "user_admin"}, fva=[5, -1], azp="https://a.test")
     assert a.session_status == "active"
     assert a.actor == {"sub": "user_admin"}

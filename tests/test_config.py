@@ -1,4 +1,4 @@
-"""GuardConfig: validation at construction, derivation, precedence, from_env (DESIGN §2)."""
+"""GuardConfig: validation at construction, derivation, precedence, from_env (contract §1)."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ async def test_page_is_served(client):
 
 
 async def test_examples_routes_without_a_session(client):
-    """/public needs nothing; /me without a token is the 401 of DESIGN §7, reason included."""
+    """/public needs nothing; /me without a token is the 401 of contract §5, reason included."""
     assert (await client.get("/public")).json() == {"ok": True}
     response = await client.get("/me")
     assert response.status_code == 401

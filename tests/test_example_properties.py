@@ -1,4 +1,4 @@
-"""Property tests of the example apps (DESIGN §7 and §9): whatever claims and header members a
+"""Property tests of the example apps (contract §5 and §8): whatever claims and header members a
 token signed by the configured key carries, ``GET /me``, ``/admin`` and ``/public`` answer 200,
 401, 403 or 503 with the JSON of §7, never 500, whether the token comes as a Bearer header or as
 the ``__session`` cookie.
@@ -444,7 +444,7 @@ def requests_for(token: str) -> list[tuple[str, str, dict[str, str]]]:
 def check_reply(
     name: str, path: str, how: str, reply: Reply, payload: dict[str, Any], iss: str
 ) -> None:
-    """DESIGN §7 and §9 for one answer; ``iss`` is the configured instance's issuer."""
+    """contract §5 and §8 for one answer; ``iss`` is the configured instance's issuer."""
     where = f"{name} GET {path} ({how}): {reply.status} {reply.body[:300]!r}"
     assert reply.status in (200, 401, 403, 503), where
     try:

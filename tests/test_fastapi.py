@@ -1,4 +1,4 @@
-"""FastAPI dependencies: status and bodies of DESIGN §7, OpenAPI, WebSockets, the middleware."""
+"""FastAPI dependencies: status and bodies of contract §5, OpenAPI, WebSockets, the middleware."""
 
 from __future__ import annotations
 

@@ -186,11 +186,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-# DESIGN §7, row by row -------------------------------------------------------------------------
+# contract §5, row by row -------------------------------------------------------------------------
 
 
 def test_missing_token_gets_401_with_bearer_challenge(client):
-    """No token on a decorated route: 401, WWW-Authenticate: Bearer, DESIGN §7 body."""
+    """No token on a decorated route: 401, WWW-Authenticate: Bearer, contract §5 body."""
     response = client.get("/me")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -852,7 +852,7 @@ def example_app(clerk_issuer, clerk_jwks_server, monkeypatch):
 
 
 def test_example_serves_design_routes(example_app, clerk_issuer, clerk_jwks_server):
-    """The Flask example answers /public, /me and /admin as DESIGN §9 says."""
+    """The Flask example answers /public, /me and /admin as contract §8 says."""
     client = example_app.test_client()
     assert client.get("/public").get_json() == {"ok": True}
     assert client.get("/me").status_code == 401

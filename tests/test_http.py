@@ -1,4 +1,4 @@
-"""The neutral HTTP answers of DESIGN §7 and the rejection log line."""
+"""The neutral HTTP answers of contract §5 and the rejection log line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Key fetching and caching: TTL, cooldown, single flight, serve-stale, failures (DESIGN §5)."""
+"""Key fetching and caching: TTL, cooldown, single flight, serve-stale, failures (contract §4)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ async def test_requires_uses_role_scope(clerk_issuer, guard):
 
 
 async def test_invalid_token_answers_our_401(clerk_issuer, guard):
-    """A bad token is answered by on_error with the DESIGN §7 401, not a plain-text 400."""
+    """A bad token is answered by on_error with the contract §5 401, not a plain-text 400."""
     async with client(build_app(ClerkAuthBackend(guard))) as c:
         response = await c.get("/whoami", headers=bearer(clerk_issuer.mint(lifetime=-60)))
     assert response.status_code == 401

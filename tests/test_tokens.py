@@ -1,4 +1,4 @@
-"""Token extraction from raw header lines (DESIGN §3)."""
+"""Token extraction from raw header lines (contract §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One test per rejection reason of the verifier (DESIGN §4)."""
+"""One test per rejection reason of the verifier (contract §3)."""
 
 from __future__ import annotations
 

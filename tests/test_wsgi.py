@@ -118,7 +118,7 @@ def test_suffixed_session_cookie_is_accepted(app, inner, clerk_issuer, guard):
 
 
 def test_missing_token_gets_401_with_bearer_challenge(app, inner):
-    """No token on a protected path: 401, WWW-Authenticate: Bearer, DESIGN §7 body."""
+    """No token on a protected path: 401, WWW-Authenticate: Bearer, contract §5 body."""
     result = call(app, "/me")
     assert result.status == "401 Unauthorized"
     assert result.headers["www-authenticate"] == "Bearer"
@@ -232,7 +232,7 @@ def test_empty_authorization_header_counts_as_no_token(app):
 
 
 def test_keys_unavailable_gets_503_with_retry_after(app, inner, clerk_issuer, transport):
-    """No key set can be loaded: 503 with Retry-After and the DESIGN §7 body."""
+    """No key set can be loaded: 503 with Retry-After and the contract §5 body."""
     transport.status_code = 500
     result = call(app, "/me", authorization=f"Bearer {clerk_issuer.mint()}")
     assert result.status == "503 Service Unavailable"

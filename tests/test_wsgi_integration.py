@@ -140,7 +140,7 @@ def member_token(issuer: LocalIssuer, **claims) -> str:
     )
 
 
-# DESIGN §7 and §9 over the wire ----------------------------------------------------------------
+# contract §5 and §8 over the wire ----------------------------------------------------------------
 
 
 def test_public_needs_no_token(client):
@@ -151,7 +151,7 @@ def test_public_needs_no_token(client):
 
 
 def test_missing_token_is_401_with_bearer_challenge(client):
-    """No token: 401, WWW-Authenticate: Bearer, JSON body of DESIGN §7."""
+    """No token: 401, WWW-Authenticate: Bearer, JSON body of contract §5."""
     response = client.get("/me")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -177,7 +177,7 @@ def test_invalid_token_is_401_invalid_token(client, issuer, make_token):
 
 
 def test_header_token_gives_me(client, issuer):
-    """A valid Bearer token: /me answers the session as DESIGN §9 says."""
+    """A valid Bearer token: /me answers the session as contract §8 says."""
     response = client.get("/me", headers=bearer(member_token(issuer)))
     assert response.status_code == 200
     assert response.json() == {

@@ -1,5 +1,5 @@
 """What the middleware, the decorators and the DRF class share: verify a request once, attach
-the result, and render refusals (DESIGN §7)."""
+the result, and render refusals (contract §5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """View decorators: require a Clerk session, optionally with an organization role or
-permission. Refusals are DESIGN §7's JSON answers (401/403/503), never redirects to
+permission. Refusals are contract §5's JSON answers (401/403/503), never redirects to
 ``LOGIN_URL``. Sync and async views both work; without the middleware the decorator verifies
 the token itself."""
 

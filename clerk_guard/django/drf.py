@@ -62,7 +62,7 @@ class ClerkAuthentication(BaseAuthentication):  # type: ignore[misc, unused-igno
 
     No token: ``None``, so the next authentication class may try. A bad token:
     ``AuthenticationFailed``, answered 401 with ``WWW-Authenticate: Bearer error="invalid_token"``
-    and DESIGN §7's body. Keys unavailable: 503 with ``Retry-After``. A token from the session
+    and contract §5's body. Keys unavailable: 503 with ``Retry-After``. A token from the session
     cookie on an unsafe method without a valid CSRF token: 403, as ``SessionAuthentication``.
 
     Reuses the middleware's result when ``ClerkGuardMiddleware`` already ran.
@@ -105,7 +105,7 @@ class _OrgCheck(BasePermission):  # type: ignore[misc, unused-ignore]
         try:
             check_requirements(auth, **self.conditions)
         except PermissionDeniedError as exc:
-            # DESIGN §7's 403 body; DRF raises PermissionDenied with ``message`` as its detail.
+            # contract §5's 403 body; DRF raises PermissionDenied with ``message`` as its detail.
             path = request._request.path
             self.message = error_response(exc, path=path, debug=state.config.debug).data
             return False

@@ -100,7 +100,7 @@ class ClerkGuardMiddleware:
     :class:`~clerk_guard.AsyncGuard` (no thread hop); under WSGI with :class:`~clerk_guard.Guard`.
 
     In protect-all mode (``CLERK_GUARD_PROTECT_ALL = True``) a view without a verified session
-    is answered with DESIGN §7's JSON 401 (or 503 when keys cannot be loaded), never a redirect,
+    is answered with contract §5's JSON 401 (or 503 when keys cannot be loaded), never a redirect,
     unless it is exempt (see :func:`is_exempt`). Django REST framework views are covered too:
     DRF's blanket ``login_required = False`` on its view functions does not exempt them. CORS
     preflights are not verified in this mode: they pass with ``request.clerk = None``.

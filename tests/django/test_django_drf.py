@@ -31,7 +31,7 @@ def test_no_token_is_401_with_bearer_challenge(fetch, middleware):
 
 
 def test_bad_token_is_401_invalid_token(fetch, middleware, issuer):
-    """A bad token: AuthenticationFailed, 401, error="invalid_token" and DESIGN §7's body."""
+    """A bad token: AuthenticationFailed, 401, error="invalid_token" and contract §5's body."""
     response = fetch("/api/me", token=issuer.mint(lifetime=-100))
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -154,7 +154,7 @@ def test_drf_user_is_the_clerk_user_behind_a_session_login(fetch, issuer):
 
 
 def test_permission_classes_answer_the_design_403_body(fetch, issuer):
-    """HasOrgRole's 403 body is DESIGN §7's, with the reason when debug is on."""
+    """HasOrgRole's 403 body is contract §5's, with the reason when debug is on."""
     with override_settings(CLERK_GUARD_DEBUG=True):
         response = fetch("/api/admin", token=issuer.mint(org_id="org_1", org_role="org:member"))
     assert response.status_code == 403

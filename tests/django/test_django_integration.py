@@ -83,7 +83,7 @@ def test_public_needs_no_token(client):
 
 
 def test_me_without_token_is_401(client):
-    """No token on a protected route: 401, WWW-Authenticate: Bearer, DESIGN §7 body."""
+    """No token on a protected route: 401, WWW-Authenticate: Bearer, contract §5 body."""
     response = client.get("/me")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

@@ -126,7 +126,7 @@ class TestProtectAll:
 
     @pytest.mark.parametrize("path", ["/plain", "/aplain"])
     def test_no_token_gets_401_json_not_redirect(self, fetch, path):
-        """No token: 401 with WWW-Authenticate: Bearer and DESIGN §7's body, not a redirect."""
+        """No token: 401 with WWW-Authenticate: Bearer and contract §5's body, not a redirect."""
         assert_missing(fetch(path))
 
     @pytest.mark.parametrize("path", ["/plain", "/aplain"])

@@ -1,4 +1,4 @@
-"""Routes of the example (DESIGN §9)."""
+"""Routes of the example (contract §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The three routes of every clerk-guard example (DESIGN §9), plus a health check."""
+"""The three routes of every clerk-guard example (contract §8), plus a health check."""
 
 from __future__ import annotations
 
