@@ -18,8 +18,8 @@ from ._errors import (
     TokenInvalidError,
     TokenMissingError,
 )
-from ._guard import AsyncGuard, Guard, check_requirements
-from ._http import ErrorResponse, error_response
+from ._guard import AsyncGuard, Guard, check_requirements, missing_token
+from ._http import ErrorResponse, error_response, log_failure
 from ._jwks import AsyncJWKSClient, JWKSClient, clear_key_caches
 from ._tokens import extract_token, parse_cookies, split_joined_authorization
 
@@ -44,6 +44,8 @@ __all__ = [
     "clear_key_caches",
     "error_response",
     "extract_token",
+    "log_failure",
+    "missing_token",
     "parse_cookies",
     "split_joined_authorization",
 ]

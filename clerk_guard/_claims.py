@@ -240,6 +240,17 @@ class SessionAuth(NamedTuple):
             ),
         )
 
+    def summary(self) -> dict[str, Any]:
+        """Who is signed in, as a JSON-ready dict: ``user_id``, ``session_id``, ``org_id``,
+        ``org_role`` and ``org_permissions`` (a list). The body of the examples' ``GET /me``."""
+        return {
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "org_id": self.org_id,
+            "org_role": self.org_role,
+            "org_permissions": list(self.org_permissions),
+        }
+
     def __repr__(self) -> str:
         # Without the claims, which repeat the rest at length.
         fields = ", ".join(

@@ -27,7 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from . import __version__
 from ._config import MIN_RSA_BITS, GuardConfig
 from ._doctor import (
+    Diagnosis,
     diagnose,
+    diagnose_unconfigured,
     explain,
     in_words,
     render_text,
@@ -242,16 +244,35 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
             raise UsageError("the token is empty.")
     authorization, cookies, notes = split_header_lines(raw_headers)
     cookies += split_cookie_lines(raw_cookies)
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except ConfigurationError as exc:
+        # Still decode and show the token, and say what could not be checked and why.
+        diagnosis = diagnose_unconfigured(
+            exc,
+            token=token,
+            authorization=authorization,
+            cookies=cookies,
+            notes=notes,
+            now=args.at,
+            leeway=args.leeway,
+        )
+        _report(args, diagnosis)
+        _err(f"clerk-guard doctor: configuration error: {exc.message}")
+        return 2
     with Guard(config) as guard:
         diagnosis = diagnose(
             guard, token=token, authorization=authorization, cookies=cookies, notes=notes
         )
+    _report(args, diagnosis)
+    return 0 if diagnosis.accepted else 1
+
+
+def _report(args: argparse.Namespace, diagnosis: Diagnosis) -> None:
     if args.json:
         _json(diagnosis.to_json())
     else:
         _out(render_text(diagnosis))
-    return 0 if diagnosis.accepted else 1
 
 
 # jwks -----------------------------------------------------------------------------------------
@@ -520,7 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         help="explain why a token is or is not accepted",
         description="Decode a token (without trusting it), then run every check of the "
-        "middleware in its order and explain the first failure: its cause and its fix.",
+        "middleware in its order and explain the first failure: its cause and its fix. "
+        "Without a working configuration it still decodes the token, lists the checks that "
+        "need one, and exits with status 2.",
     )
     doctor.add_argument(
         "token", nargs="?", metavar="TOKEN", help="the session token, or '-' to read stdin"

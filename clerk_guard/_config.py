@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ._errors import ConfigurationError
+from ._settings import read_settings, split_list
 
 __all__ = ["GuardConfig", "KeySource", "MIN_RSA_BITS"]
 
@@ -159,14 +160,10 @@ def _check_ssl_context(context: object) -> None:
         )
 
 
-def _split_csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
 def _as_tuple(name: str, value: str | Iterable[str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
-    items = _split_csv(value) if isinstance(value, str) else tuple(value)
+    items = split_list(value) if isinstance(value, str) else tuple(value)
     for item in items:
         if not isinstance(item, str) or not item:  # type: ignore[redundant-expr]
             raise ConfigurationError(
@@ -397,34 +394,11 @@ class GuardConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> GuardConfig:
         """Build a configuration from ``CLERK_*`` environment variables.
 
-        Keyword arguments override the environment. See the README for every variable.
+        Keyword arguments override the environment. The variables are those of the settings
+        table (``clerk_guard._settings``, the README's Configuration table); an empty one
+        counts as unset.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        names = {
-            "publishable_key": ("CLERK_PUBLISHABLE_KEY",),
-            "secret_key": ("CLERK_SECRET_KEY",),
-            "jwt_key": ("CLERK_JWT_KEY", "CLERK_PEM_PUBLIC_KEY"),
-            "jwks_url": ("CLERK_JWKS_URL",),
-            "api_url": ("CLERK_API_URL",),
-            "issuer": ("CLERK_ISSUER",),
-            "authorized_parties": ("CLERK_AUTHORIZED_PARTIES",),
-            "audience": ("CLERK_AUDIENCE",),
-            "leeway": ("CLERK_LEEWAY",),
-        }
-        for field, variables in names.items():
-            for variable in variables:
-                raw = env.get(variable)
-                if raw is not None and raw.strip():
-                    values[field] = raw
-                    break
-        if "leeway" in values:
-            try:
-                values["leeway"] = float(values["leeway"])
-            except ValueError:
-                raise ConfigurationError(
-                    f"CLERK_LEEWAY must be a number of seconds; got {values['leeway']!r}.",
-                    field="leeway",
-                ) from None
+        values = read_settings(env.get, keys=False, env=True, text=True)
         values.update(overrides)
         return cls(**values)

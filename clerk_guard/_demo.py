@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import errno
 import json
+import os
 import secrets
 import shlex
 import socket
 import sys
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._b64 import peek_json
 from ._claims import SessionAuth
@@ -40,7 +43,16 @@ from .fastapi import ClerkAuth, install_error_handler
 if TYPE_CHECKING:
     from .testing import LocalIssuer
 
-__all__ = ["Demo", "create_app", "serve", "terminal_commands"]
+__all__ = [
+    "Demo",
+    "RequestLog",
+    "create_app",
+    "listen",
+    "listen_error",
+    "request_line",
+    "serve",
+    "terminal_commands",
+]
 
 #: Lifetime of the demo's tokens: Clerk's live 60 s and are refreshed by its frontend; the demo
 #: has no frontend SDK, so its tokens last long enough to paste into a terminal.
@@ -52,6 +64,8 @@ ROLES = {
     "admin": ("org:admin", ["org:sys_memberships:read", "org:sys_memberships:manage"]),
 }
 _MAX_DOCTOR_BODY = 64 * 1024
+#: Enough of a refusal's body to read its reason (contract §5 bodies are about 150 bytes).
+_MAX_LOGGED_BODY = 4096
 
 
 def _url_host(host: str) -> str:
@@ -191,22 +205,15 @@ def banner(demo: Demo) -> str:
         f"Debug reasons are ON: 401 bodies include a 'reason' (local use only). Tokens below "
         f"last {in_words(LIFETIME)}.",
         "",
+        "Each request is listed below as it is answered: method, path, status and, for a "
+        "refusal, its reason code.",
+        "",
         f"Open {demo.origin}/ in a browser, or paste these into a terminal:",
     ]
     for title, status, commands in terminal_commands(demo):
         lines += ["", f"# {title} (expect {status})"]
         lines += [shlex.join(argv) for argv in commands]
     return "\n".join(lines) + "\n"
-
-
-def _summary(auth: SessionAuth) -> dict[str, Any]:
-    return {
-        "user_id": auth.user_id,
-        "session_id": auth.session_id,
-        "org_id": auth.org_id,
-        "org_role": auth.org_role,
-        "org_permissions": list(auth.org_permissions),
-    }
 
 
 def _page() -> str:
@@ -233,11 +240,11 @@ def create_app(demo: Demo) -> FastAPI:
 
     @app.get("/me")
     async def me(auth: SessionAuth = Depends(clerk)) -> dict[str, Any]:
-        return _summary(auth)
+        return auth.summary()
 
     @app.get("/admin")
     async def admin(auth: SessionAuth = Depends(clerk_admin)) -> dict[str, Any]:
-        return _summary(auth)
+        return auth.summary()
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     async def jwks() -> dict[str, Any]:
@@ -319,27 +326,114 @@ def create_app(demo: Demo) -> FastAPI:
     return app
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """True when something already listens on ``host:port``."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
+class RequestLog:
+    """ASGI middleware printing one line per HTTP request as its answer completes: method,
+    path, status and, for a refusal, its reason code (``GET /me 401 token-expired``).
+
+    The reason is read from the answer's JSON ``reason``, which the demo's ``debug=True`` puts
+    in every refusal.
+    """
+
+    def __init__(self, app: ASGIApp, out: TextIO) -> None:
+        self.app = app
+        self.out = out
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: int | None = None
+        body = bytearray()
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif (
+                message["type"] == "http.response.body"
+                and status is not None
+                and status >= 400
+                and len(body) < _MAX_LOGGED_BODY
+            ):
+                body.extend(message.get("body", b""))
+            await send(message)
+
         try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.out.write(request_line(scope, status, bytes(body)) + "\n")
+            self.out.flush()
+
+
+def request_line(scope: Scope, status: int | None, body: bytes = b"") -> str:
+    """``METHOD /path STATUS [reason]``; the path with anything unprintable escaped."""
+    path = ascii(scope.get("path") or "/")[1:-1]  # one line, whatever the request holds
+    line = f"{scope.get('method', '-')} {path} {status if status is not None else '-'}"
+    if status is not None and status >= 400:
+        try:
+            reason = json.loads(body).get("reason")
+        except (ValueError, AttributeError):  # not JSON, or not an object
+            reason = None
+        if isinstance(reason, str):
+            line += f" {ascii(reason)[1:-1]}"
+    return line
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, for uvicorn to serve on.
+
+    Bound before the banner is printed, so that a port in use is reported as such (and not
+    taken by another process between a check and uvicorn's own bind).
+
+    :raises OSError: the address cannot be bound (``errno.EADDRINUSE``: the port is in use).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":
+            # As uvicorn binds: a port a previous run left in TIME_WAIT can be used again at
+            # once. (On Windows the option would let two servers share a port.)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_error(host: str, port: int, exc: OSError) -> str:
+    """What to tell the user when the demo cannot listen on ``host:port``."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"clerk-guard demo: port {port} is in use on {host} (another demo or server?); "
+            f"try --port {port + 1}."
+        )
+    return (
+        f"clerk-guard demo: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+        f"try another --port (e.g. --port {8000 if port != 8000 else 8001})."
+    )
 
 
 def serve(*, issuer: LocalIssuer, host: str = "127.0.0.1", port: int = 8000) -> int:
-    """Print the banner and run the demo under uvicorn until interrupted."""
+    """Print the banner and run the demo under uvicorn until interrupted.
+
+    Each request is printed to stdout as it completes (see :class:`RequestLog`). When the
+    address cannot be bound, says so on stderr and returns 2.
+    """
     import uvicorn
 
-    if port_in_use(host, port):
-        sys.stderr.write(f"clerk-guard demo: port {port} is in use; try --port {port + 1}.\n")
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        sys.stderr.write(listen_error(host, port, exc) + "\n")
+        sys.stderr.flush()
         return 2
-    demo = Demo(issuer, host=host, port=port)
-    app = create_app(demo)
-    sys.stdout.write(banner(demo))
-    sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    return 0
+    with sock:
+        demo = Demo(issuer, host=host, port=port)
+        app = RequestLog(create_app(demo), sys.stdout)
+        sys.stdout.write(banner(demo))
+        sys.stdout.flush()
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        server.run(sockets=[sock])
+    return 0 if server.started else 1

@@ -20,13 +20,20 @@ import datetime
 import json
 import re
 import textwrap
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeGuard
 
 from ._b64 import peek_json
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import AuthenticationError, ClerkGuardError, TokenMissingError
+from ._errors import (
+    AuthenticationError,
+    ClerkGuardError,
+    ConfigurationError,
+    TokenInvalidError,
+    TokenMissingError,
+)
 from ._guard import Guard
 from ._http import error_response
 from ._tokens import MAX_TOKEN_LENGTH, parse_cookies
@@ -44,6 +51,7 @@ __all__ = [
     "check_names",
     "config_summary",
     "diagnose",
+    "diagnose_unconfigured",
     "explain",
     "in_words",
     "relative_time",
@@ -53,6 +61,7 @@ __all__ = [
 ]
 
 Status = Literal["passed", "failed", "skipped"]
+Verdict = Literal["accepted", "rejected", "unverified"]
 
 #: Frontend API hosts of Clerk development instances (``pk_test_…`` keys).
 _DEV_HOST_SUFFIXES = (
@@ -71,6 +80,19 @@ _FETCH_HELP = {
     "secret_key": "the Backend API (CLERK_API_URL, with CLERK_SECRET_KEY)",
     "jwt_key": "CLERK_JWT_KEY",
 }
+#: How to give ``doctor`` a configuration, when it has none that works.
+_CONFIG_HELP = (
+    "Give the doctor the configuration your app uses, as the middleware reads it: "
+    "CLERK_PUBLISHABLE_KEY (pk_test_… or pk_live_…, from the API keys page of the Clerk "
+    "dashboard) in the environment, or --publishable-key PK; to verify with no network, "
+    "--jwt-key @public.pem (CLERK_JWT_KEY); for a local issuer, --jwks-url URL. "
+    "`clerk-guard doctor --help` lists every flag."
+)
+# Finding a token and reading its form and header depend on no setting (but the cookie suffix,
+# which needs a publishable key): without a configuration they run under this placeholder,
+# whose key set is never fetched.
+_PLACEHOLDER_JWKS_URL = "http://127.0.0.1/.well-known/jwks.json"
+_NO_CONFIGURATION = "not run: no configuration to verify the token against"
 
 
 # Times in words ------------------------------------------------------------------------------
@@ -186,7 +208,12 @@ class Check:
 
 @dataclasses.dataclass
 class Diagnosis:
-    """Everything ``doctor`` found; :meth:`to_json` is the stable ``--json`` structure."""
+    """Everything ``doctor`` found; :meth:`to_json` is the stable ``--json`` structure.
+
+    Without a working configuration (:func:`diagnose_unconfigured`) the verdict is
+    ``"unverified"`` and ``config`` holds ``error``, ``field`` and ``help`` instead of the
+    summary of :func:`config_summary`.
+    """
 
     input: dict[str, Any]
     header: dict[str, Any] | None
@@ -195,9 +222,11 @@ class Diagnosis:
     times: dict[str, Any]
     config: dict[str, Any]
     checks: list[Check]
-    verdict: Literal["accepted", "rejected"]
+    verdict: Verdict
     code: str | None
-    http_status: int
+    #: The middleware's answer; ``None`` when unverified (without a configuration the app
+    #: does not start).
+    http_status: int | None
     session: dict[str, Any] | None
     fingerprint: str | None
 
@@ -241,6 +270,9 @@ class _Context:
     now: float
     error: ClerkGuardError
     step: str
+    #: The token's signature length and the length the key's signatures have, in bytes, when
+    #: the signature check ran.
+    signature: tuple[int, int] | None = None
 
 
 def _claim(ctx: _Context, name: str) -> Any:
@@ -445,25 +477,62 @@ def _explain_secret(ctx: _Context) -> tuple[str, str]:
 
 
 def _explain_signature(ctx: _Context) -> tuple[str, str]:
-    cause = f"The signature does not verify with {_key_description(ctx)}."
+    """Tell a token signed by another key from one altered after signing.
+
+    A signature of the wrong length was cut (or run on) when copied. A key chosen by the
+    token's kid from this instance's key set means this instance signed the token, or the
+    token was made to look so: either way it changed after signing. With a PEM key (no kid),
+    the token's ``iss`` says which instance it claims to come from.
+    """
+    key = _key_description(ctx)
+    copy_again = (
+        "Copy the whole token again from where it was issued, unmodified: for example "
+        "`await window.Clerk.session.getToken()` in the browser console (the signature is the "
+        "part after the last dot)."
+    )
+    never_edit = (
+        "Never edit a token: the signature covers the header and every claim. For a token with "
+        "other claims, mint one: `clerk-guard mint`, or LocalIssuer.mint() in tests."
+    )
+    if ctx.signature is not None and ctx.signature[0] != ctx.signature[1]:
+        got, expected = ctx.signature
+        return (
+            f"The signature is {got} bytes long, but {key} makes signatures of {expected} "
+            "bytes: the token was cut short (or run together with other text) when copied.",
+            copy_again,
+        )
+    iss = _claim(ctx, "iss")
+    expected_iss = ctx.config.resolved_issuer
+    if ctx.guard.jwks is not None:
+        changed = ""
+        if isinstance(iss, str) and expected_iss is not None and iss != expected_iss:
+            changed = f" (its iss {iss!r} is not this instance's, so it was changed too)"
+        return (
+            f"The signature does not verify with {key}: a key of this instance, named by the "
+            "token's kid. So the token was altered after it was signed (tampered: the header "
+            f"or a claim edited{changed}), or a character of it changed when copied; it was not "
+            "signed by another instance, whose keys have other kids.",
+            f"{copy_again} {never_edit}",
+        )
     hint = _instance_hint(ctx)
     if hint:
-        cause += " " + hint
-    elif ctx.guard.jwks is None:
-        cause += (
-            " The token says it comes from this instance, so it was modified after signing "
-            "(tampered) or truncated, or CLERK_JWT_KEY is outdated or another instance's."
+        return (
+            f"The signature does not verify with {key}. {hint}",
+            "Use the keys of the instance that issued the token: the publishable key (or PEM "
+            "key) must come from the same instance as the frontend's, development (pk_test_…) or "
+            "production (pk_live_…).",
         )
+    if isinstance(iss, str) and iss == expected_iss:
+        claim = "The token says it comes from this instance, so"
     else:
-        cause += (
-            " The token says it comes from this instance, so it was modified after signing "
-            "(tampered) or its signature part was truncated."
-        )
+        claim = "Either"
     return (
-        cause,
-        "Use the keys of the instance that issued the token: the publishable key (or PEM key) "
-        "must come from the same instance as the frontend's, development (pk_test_…) or "
-        "production (pk_live_…). Never edit a token: the signature covers every claim.",
+        f"The signature does not verify with {key}. {claim} it was altered after it was "
+        "signed (tampered) or when copied, or CLERK_JWT_KEY is not the current key of the "
+        "instance that issued it.",
+        f"{copy_again} {never_edit} If an untouched token fails too, copy CLERK_JWT_KEY again "
+        "from the API keys page of that instance, or set CLERK_PUBLISHABLE_KEY instead to fetch "
+        "its keys.",
     )
 
 
@@ -610,8 +679,13 @@ def explain(
     claims: Mapping[str, Any] | None = None,
     now: float | None = None,
     step: str = "",
+    signature: tuple[int, int] | None = None,
 ) -> tuple[str, str]:
-    """The cause and the fix of a failure, in words, from its reason code and the token."""
+    """The cause and the fix of a failure, in words, from its reason code and the token.
+
+    :param signature: for a failed signature, the token's signature length and the length of
+        the key's signatures, in bytes: a difference means the token was cut when copied.
+    """
     ctx = _Context(
         config=guard.config,
         guard=guard,
@@ -620,6 +694,7 @@ def explain(
         now=guard.config.clock() if now is None else now,
         error=error,
         step=step,
+        signature=signature,
     )
     explainer = _EXPLAINERS.get(error.code)
     if explainer is None:
@@ -765,12 +840,8 @@ def _times(claims: Mapping[str, Any] | None, now: float, leeway: float) -> dict[
 
 def _session(auth: SessionAuth) -> dict[str, Any]:
     return {
-        "user_id": auth.user_id,
-        "session_id": auth.session_id,
+        **auth.summary(),
         "session_status": auth.session_status,
-        "org_id": auth.org_id,
-        "org_role": auth.org_role,
-        "org_permissions": list(auth.org_permissions),
         "authorized_party": auth.authorized_party,
         "token_source": auth.token_source,
     }
@@ -792,9 +863,21 @@ class _Run:
     def passed(self, name: str, detail: str = "") -> None:
         self.checks.append(Check(name, "passed", detail=detail))
 
-    def failed(self, name: str, error: ClerkGuardError, detail: str = "") -> None:
+    def failed(
+        self,
+        name: str,
+        error: ClerkGuardError,
+        detail: str = "",
+        signature: tuple[int, int] | None = None,
+    ) -> None:
         cause, fix = explain(
-            error, guard=self.guard, header=self.header, claims=self.claims, now=self.now, step=name
+            error,
+            guard=self.guard,
+            header=self.header,
+            claims=self.claims,
+            now=self.now,
+            step=name,
+            signature=signature,
         )
         self.checks.append(
             Check(name, "failed", code=error.code, detail=detail, cause=cause, fix=fix)
@@ -858,24 +941,17 @@ def _passed_detail(name: str, claims: Mapping[str, Any], config: GuardConfig, no
     return ""
 
 
-def diagnose(
-    guard: Guard,
-    *,
-    token: str | None = None,
-    authorization: Sequence[str] = (),
-    cookies: Sequence[str] = (),
-    notes: Sequence[str] = (),
-) -> Diagnosis:
-    """Run every check of ``guard`` on a token, or on a request's raw header lines, and explain.
-
-    :param token: a bare token, checked as if sent as ``Authorization: Bearer <token>``.
-    :param authorization: the request's ``Authorization`` values, when ``token`` is not given.
-    :param cookies: the request's ``Cookie`` values, when ``token`` is not given.
-    :param notes: remarks about the input to include in the report.
-    """
-    config = guard.config
-    now = config.clock()
-    run = _Run(guard, now)
+def _find_token(
+    run: _Run,
+    names: Sequence[str],
+    token: str | None,
+    authorization: Sequence[str],
+    cookies: Sequence[str],
+    notes: Sequence[str],
+) -> tuple[tuple[str, str] | None, list[str], list[str], dict[str, Any]]:
+    """The extraction check: the token found (or ``None``), the request's ``Authorization``
+    and ``Cookie`` lines as checked, and the report's ``input``."""
+    config = run.guard.config
     input_notes = list(notes)
     if token is not None:
         token = token.strip()
@@ -895,10 +971,9 @@ def diagnose(
         input_info = {"kind": "request", "source": None, "cookie": None}
 
     found: tuple[str, str] | None = None
-    names = check_names(guard)
     extract_error: AuthenticationError | None = None
     try:
-        found = guard.extract(authorization, cookies)
+        found = run.guard.extract(authorization, cookies)
     except AuthenticationError as exc:
         extract_error = exc
     if found is None and extract_error is None:
@@ -921,6 +996,31 @@ def diagnose(
             where = f"from the cookie {input_info['cookie'] or '__session'}"
         run.passed(_CHECK_EXTRACT, f"{where}, {len(found[0])} characters")
     input_info["notes"] = input_notes
+    return found, list(authorization), list(cookies), input_info
+
+
+def diagnose(
+    guard: Guard,
+    *,
+    token: str | None = None,
+    authorization: Sequence[str] = (),
+    cookies: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> Diagnosis:
+    """Run every check of ``guard`` on a token, or on a request's raw header lines, and explain.
+
+    :param token: a bare token, checked as if sent as ``Authorization: Bearer <token>``.
+    :param authorization: the request's ``Authorization`` values, when ``token`` is not given.
+    :param cookies: the request's ``Cookie`` values, when ``token`` is not given.
+    :param notes: remarks about the input to include in the report.
+    """
+    config = guard.config
+    now = config.clock()
+    run = _Run(guard, now)
+    names = check_names(guard)
+    found, authorization, cookies, input_info = _find_token(
+        run, names, token, authorization, cookies, notes
+    )
 
     decode_error: str | None = None
     if found is not None:
@@ -936,7 +1036,7 @@ def diagnose(
         # The middleware refused what every step accepted: report its reason as a step too.
         run.failed("verification (Guard.authenticate)", actual)
     if actual is None and run.failure() is not None:
-        input_notes.append(
+        input_info["notes"].append(
             "The step-by-step run failed a check but Guard.authenticate accepted the token "
             "(did the clock pass a boundary between the two?)."
         )
@@ -957,8 +1057,93 @@ def diagnose(
     )
 
 
+def diagnose_unconfigured(
+    error: ConfigurationError,
+    *,
+    token: str | None = None,
+    authorization: Sequence[str] = (),
+    cookies: Sequence[str] = (),
+    notes: Sequence[str] = (),
+    now: float | None = None,
+    leeway: float | None = None,
+) -> Diagnosis:
+    """What can be said of a token without a working configuration (``error`` says why).
+
+    The token is found and decoded (header, claims, times), and its form and header checked:
+    those depend on no setting. Every check that needs the configuration (keys, signature,
+    claims) is reported as not run, and the verdict is ``"unverified"``: a token that was not
+    verified is neither accepted nor rejected.
+    """
+    if now is None:
+        now = time.time()
+    config = GuardConfig(jwks_url=_PLACEHOLDER_JWKS_URL, clock=lambda: now)
+    if leeway is not None:
+        try:
+            config = dataclasses.replace(config, leeway=leeway)
+        except ConfigurationError:
+            pass  # the leeway may be what is wrong: the times are then shown with the default
+    with Guard(config) as guard:
+        run = _Run(guard, now)
+        names = check_names(guard)
+        found, _, _, input_info = _find_token(run, names, token, authorization, cookies, notes)
+        decode_error: str | None = None
+        if found is not None:
+            run.header, run.claims, decode_error = _peek(found[0])
+            try:
+                parts = guard.verifier.read(found[0])
+            except ClerkGuardError as exc:
+                run.failed(_CHECK_FORMAT, exc)
+            else:
+                run.passed(_CHECK_FORMAT, _format_detail(parts.header, parts.kid))
+            run.skipped(names[2:], _NO_CONFIGURATION)
+    return Diagnosis(
+        input=input_info,
+        header=run.header,
+        claims=run.claims,
+        decode_error=decode_error,
+        times=_times(run.claims, now, config.leeway),
+        config={"error": error.message, "field": error.field, "help": _config_help(error)},
+        checks=run.checks,
+        verdict="unverified",
+        code=error.code,
+        http_status=None,
+        session=None,
+        fingerprint=fingerprint(found[0]) if found is not None else None,
+    )
+
+
+def _config_help(error: ConfigurationError) -> str:
+    if error.field in (None, "key_source"):
+        return _CONFIG_HELP
+    return (
+        f"Fix the setting the error names ({error.field}), with its flag or its CLERK_* "
+        "environment variable, as your app's configuration needs it too. `clerk-guard doctor "
+        "--help` lists every flag."
+    )
+
+
 def _missing_error() -> AuthenticationError:
     return TokenMissingError("No session token in the Authorization header or the cookie.")
+
+
+def _format_detail(header: Mapping[str, Any], kid: str | None) -> str:
+    return f"alg {header.get('alg')}, kid {kid or '(none)'}"
+
+
+def _key_lookup_detail(guard: Guard, kid: str | None, error: ClerkGuardError) -> str:
+    """What the key check looked for and what the key set holds, for a failed lookup."""
+    wanted = f"the token's kid {kid!r}" if kid is not None else "no kid in the token's header"
+    if guard.jwks is None:
+        return wanted
+    url = guard.jwks.url
+    held = ", ".join(repr(k) for k in sorted(guard.jwks.store.keys))
+    if not isinstance(error, TokenInvalidError):  # a 503: no key set, or no fresh one
+        if held:
+            return f"{wanted}; the key set at {url} holds kid {held} and could not be refreshed"
+        return f"{wanted}; the key set at {url} could not be loaded"
+    if not held:
+        return f"{wanted}; the key set at {url} holds no key"
+    return f"{wanted}; the key set at {url} holds kid {held}"
 
 
 def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
@@ -975,13 +1160,12 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
         run.skipped(rest[1:], "not run: the token must parse first")
         return
     kid = parts.kid
-    run.passed(_CHECK_FORMAT, f"alg {parts.header.get('alg')}, kid {kid or '(none)'}")
+    run.passed(_CHECK_FORMAT, _format_detail(parts.header, kid))
 
     try:
         key = config.public_key if guard.key_for is None else guard.key_for(kid)
     except ClerkGuardError as exc:
-        where = f" in {guard.jwks.url}" if guard.jwks is not None else ""
-        run.failed(_CHECK_KEY, exc, detail=f"kid {kid!r}{where}")
+        run.failed(_CHECK_KEY, exc, detail=_key_lookup_detail(guard, kid, exc))
         run.skipped(rest[2:], "not run: no key to check the signature with")
         return
     assert key is not None  # noqa: S101 - a configuration has a PEM key or a key lookup
@@ -993,7 +1177,7 @@ def _verify_steps(run: _Run, token: str, names: Sequence[str]) -> None:
     try:
         claims = run.claims = verifier.signed_claims(parts, key)
     except ClerkGuardError as exc:
-        run.failed(_CHECK_SIGNATURE, exc)
+        run.failed(_CHECK_SIGNATURE, exc, signature=(len(parts.signature), key.key_size // 8))
         run.skipped(rest[3:], "not run: claims are only read from a verified token")
         return
     run.passed(_CHECK_SIGNATURE, "RS256 signature verifies")
@@ -1036,12 +1220,12 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-def _wrap(label: str, text: str, width: int = 96) -> list[str]:
+def _wrap(label: str, text: str, width: int = 96, indent: int = 9) -> list[str]:
     return textwrap.wrap(
         text,
         width=width,
-        initial_indent=f"         {label}",
-        subsequent_indent=" " * 16,
+        initial_indent=" " * indent + label,
+        subsequent_indent=" " * (indent + len(label)),
         break_long_words=False,
         break_on_hyphens=False,
     )
@@ -1073,17 +1257,22 @@ def render_text(diagnosis: Diagnosis) -> str:
     if "lifetime" in times:
         lines.append(f"  lifetime  {times['lifetime']}")
     config = diagnosis.config
-    lines += ["", "Configuration:"]
-    source = config["key_source"]
-    where = config["jwks_url"] or f"PEM public key, {config['jwt_key_bits']}-bit RSA"
-    lines.append(f"  keys          {source}: {where}")
-    lines.append(f"  issuer        {config['issuer'] or '(not checked)'}")
-    parties = ", ".join(config["authorized_parties"]) or "(not checked)"
-    lines.append(f"  azp allowed   {parties}")
-    if config["audience"]:
-        lines.append(f"  audience      {', '.join(config['audience'])}")
-    if config["instance"]:
-        lines.append(f"  instance      {config['instance']} ({config['publishable_key']})")
+    if "error" in config:
+        lines += ["", "Configuration: none that works, so the token cannot be verified."]
+        lines += _wrap("error: ", config["error"], indent=2)
+        lines += _wrap("how:   ", config["help"], indent=2)
+    else:
+        lines += ["", "Configuration:"]
+        source = config["key_source"]
+        where = config["jwks_url"] or f"PEM public key, {config['jwt_key_bits']}-bit RSA"
+        lines.append(f"  keys          {source}: {where}")
+        lines.append(f"  issuer        {config['issuer'] or '(not checked)'}")
+        parties = ", ".join(config["authorized_parties"]) or "(not checked)"
+        lines.append(f"  azp allowed   {parties}")
+        if config["audience"]:
+            lines.append(f"  audience      {', '.join(config['audience'])}")
+        if config["instance"]:
+            lines.append(f"  instance      {config['instance']} ({config['publishable_key']})")
     lines += ["", "Checks, in the order the middleware runs them:"]
     width = max(len(check.name) for check in diagnosis.checks)
     previous = ""
@@ -1103,7 +1292,18 @@ def render_text(diagnosis: Diagnosis) -> str:
             if check.fix:
                 lines += _wrap("fix:   ", check.fix)
     lines.append("")
-    if diagnosis.accepted and diagnosis.session is not None:
+    if diagnosis.verdict == "unverified":
+        waiting = sum(check.detail == _NO_CONFIGURATION for check in diagnosis.checks)
+        what = (
+            f"the {waiting} checks marked skip need a configuration"
+            if waiting
+            else "no token was found either"
+        )
+        lines.append(
+            f"Verdict: NOT VERIFIED [{diagnosis.code}]: nothing was verified; {what} (see 'how' "
+            "above)."
+        )
+    elif diagnosis.accepted and diagnosis.session is not None:
         session = diagnosis.session
         org = f", org {session['org_id']} ({session['org_role']})" if session["org_id"] else ""
         lines.append(
@@ -1111,8 +1311,9 @@ def render_text(diagnosis: Diagnosis) -> str:
             f"(session {session['session_id']}{org})."
         )
     else:
+        status = diagnosis.http_status
         answer = {401: "401 Invalid Token", 503: "503 Service Unavailable"}.get(
-            diagnosis.http_status, str(diagnosis.http_status)
+            status or 0, str(status)
         )
         lines.append(f"Verdict: REJECTED [{diagnosis.code}]: the middleware answers {answer}.")
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,7 @@ from ._config import GuardConfig
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
+    KeysUnavailableError,
     PermissionDeniedError,
     SessionPendingError,
     TokenMissingError,
@@ -25,6 +27,7 @@ from ._verify import Verifier, fingerprint
 
 __all__ = ["AsyncGuard", "Guard", "build_guard", "check_requirements", "missing_token"]
 
+logger = logging.getLogger("clerk_guard")
 
 _V = TypeVar("_V")
 
@@ -194,6 +197,11 @@ class Guard(_BaseGuard):
 
     Build it once per configuration and share it; it is thread-safe.
 
+    To add checks of your own, subclass it and override :meth:`authenticate` (call ``super()``,
+    then raise :class:`TokenInvalidError` for a 401 or :class:`PermissionDeniedError` for a 403):
+    every shipped adapter verifies requests through it. That is the supported extension point;
+    :meth:`lookup` and :meth:`verify` are steps adapters call, not hooks to override.
+
     :param config: a :class:`GuardConfig`; or pass its fields as keyword arguments.
     :param transport: an ``httpx`` transport for the key fetch (tests use
         ``clerk_guard.testing.LocalIssuer.transport()``).
@@ -257,9 +265,25 @@ class Guard(_BaseGuard):
             return None  # signed out, as Clerk treats a pending session
 
     def warm_up(self) -> None:
-        """Fetch the key set now (at start-up), so the first request does not wait."""
+        """Fetch the key set now (at start-up), so the first request does not wait.
+
+        :raises KeysUnavailableError: the key set could not be loaded.
+        """
         if self.jwks is not None:
             self.jwks.warm_up()
+
+    def try_warm_up(self) -> bool:
+        """:meth:`warm_up` for start-up hooks: never raises (contract §4, warm-up is optional).
+
+        Returns whether the keys are ready (always with a PEM key). On failure a warning is
+        logged and the first request that needs the keys tries again, after the back-off.
+        """
+        try:
+            self.warm_up()
+        except KeysUnavailableError:
+            _log_failed_warm_up()
+            return False
+        return True
 
     def close(self) -> None:
         if self.jwks is not None:
@@ -276,6 +300,11 @@ class AsyncGuard(_BaseGuard):
     """Verifies Clerk session tokens without blocking the event loop: for ASGI.
 
     The key fetch uses ``httpx.AsyncClient``, created on the loop that first needs it.
+
+    Extend it as :class:`Guard`: override :meth:`authenticate`. An adapter that splits
+    :meth:`authenticate` into :meth:`lookup` and :meth:`verify` (so a cached token costs no
+    coroutine) must call ``authenticate()`` instead when a subclass overrides it
+    (``type(guard).authenticate is not AsyncGuard.authenticate``), as the ASGI middleware does.
     """
 
     def __init__(
@@ -333,13 +362,32 @@ class AsyncGuard(_BaseGuard):
             return None  # signed out, as Clerk treats a pending session
 
     async def warm_up(self) -> None:
-        """Fetch the key set now (ASGI lifespan start-up), so the first request does not wait."""
+        """Fetch the key set now (ASGI lifespan start-up), so the first request does not wait.
+
+        :raises KeysUnavailableError: the key set could not be loaded.
+        """
         if self.jwks is not None:
             await self.jwks.warm_up()
+
+    async def try_warm_up(self) -> bool:
+        """:meth:`warm_up` for start-up hooks: never raises; as :meth:`Guard.try_warm_up`."""
+        try:
+            await self.warm_up()
+        except KeysUnavailableError:
+            _log_failed_warm_up()
+            return False
+        return True
 
     async def aclose(self) -> None:
         if self.jwks is not None:
             await self.jwks.aclose()
+
+
+def _log_failed_warm_up() -> None:
+    # The key client has logged the reason already; this line says that start-up goes on.
+    logger.warning(
+        "clerk_guard: key warm-up failed; the first request that needs the keys tries again."
+    )
 
 
 _G = TypeVar("_G", Guard, AsyncGuard)

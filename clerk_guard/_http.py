@@ -1,7 +1,8 @@
 """The framework-neutral HTTP answer to a failure: status, JSON body, headers (contract §5).
 
 The core decides; each adapter only turns an :class:`ErrorResponse` into its framework's
-response. Every rejection is logged here, once, with its reason code and never the token.
+response. Every rejection is logged here, once, with its reason code and never the token, at the
+level :func:`log_level` gives it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ._errors import (
     TokenMissingError,
 )
 
-__all__ = ["ErrorResponse", "error_response", "log_failure"]
+__all__ = ["ROUTINE_CODES", "ErrorResponse", "error_response", "log_failure", "log_level"]
 
 logger = logging.getLogger("clerk_guard")
 
@@ -26,6 +27,17 @@ MISSING_MESSAGE = "Authentication required: no session token was provided."
 INVALID_MESSAGE = "The token provided is malformed or invalid."
 FORBIDDEN_MESSAGE = "You do not have permission to access this resource."
 UNAVAILABLE_MESSAGE = "Authentication is temporarily unavailable; try again shortly."
+
+#: Reason codes every working deployment sees all day, logged at INFO: a signed-out visitor, a
+#: token that expired on its way (they live 60 s), a session with tasks left, a signed-in user
+#: without a role. Every other code is logged at WARNING, so that it reaches a server's default
+#: log (Python prints WARNING and above when no handler is configured): a failing check of a
+#: token that was sent points at a misconfiguration (another instance's keys, a missing
+#: authorized party, a clock off) or at an attack (a forged or altered token), and a 503 means
+#: the keys cannot be had. The README's "Errors and reason codes" section documents this split.
+ROUTINE_CODES = frozenset(
+    {"session-token-missing", "token-expired", "session-token-pending", "permission-denied"}
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,13 +106,26 @@ def error_response(
     )
 
 
+def log_level(exc: ClerkGuardError) -> int:
+    """The level a rejection is logged at: INFO for :data:`ROUTINE_CODES`, else WARNING.
+
+    A 503 is always a WARNING, whatever its code.
+    """
+    if exc.code in ROUTINE_CODES and isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+        return logging.INFO
+    return logging.WARNING
+
+
 def log_failure(exc: ClerkGuardError, *, path: str = "") -> None:
     """One log line per rejection: reason code, path, token source and fingerprint.
 
-    The path is logged with ``%r`` so that a crafted path cannot forge log lines.
+    Logged at :func:`log_level`'s level. The path is logged with ``%r`` so that a crafted path
+    cannot forge log lines.
     """
+    level = log_level(exc)
     if isinstance(exc, AuthenticationError):
-        logger.info(
+        logger.log(
+            level,
             "clerk_guard: rejected %r reason=%s source=%s token=%s",
             path or "-",
             exc.code,
@@ -108,6 +133,6 @@ def log_failure(exc: ClerkGuardError, *, path: str = "") -> None:
             exc.fingerprint or "-",
         )
     elif isinstance(exc, PermissionDeniedError):
-        logger.info("clerk_guard: forbidden %r reason=%s", path or "-", exc.code)
+        logger.log(level, "clerk_guard: forbidden %r reason=%s", path or "-", exc.code)
     else:
-        logger.warning("clerk_guard: unavailable %r reason=%s", path or "-", exc.code)
+        logger.log(level, "clerk_guard: unavailable %r reason=%s", path or "-", exc.code)

@@ -25,7 +25,16 @@ from ._config import GuardConfig
 from ._errors import SessionPendingError, TokenInvalidError
 from ._tokens import MAX_TOKEN_LENGTH, TokenSource
 
-__all__ = ["CLAIM_CHECKS", "TokenParts", "Verifier", "fingerprint"]
+__all__ = [
+    "CLAIM_CHECKS",
+    "ISSUER_AND_PARTIES",
+    "LIFETIME",
+    "REQUIRED_CLAIMS",
+    "SESSION_STATUS",
+    "TokenParts",
+    "Verifier",
+    "fingerprint",
+]
 
 #: Registered JOSE header parameters (RFC 7515 §4.1, RFC 7516 §4.1, RFC 7518 §4.6-4.8,
 #: RFC 7797, RFC 8555 §6.4, RFC 8225 §5.2) that a Clerk session token never carries. Each
@@ -111,8 +120,8 @@ _DECODER = json.JSONDecoder(
 )
 
 
-# The claim checks, in the order Verifier.check_claims() runs them, each with the reason codes
-# it can fail with.
+# The claim stages, in the order Verifier.verify() runs them (Verifier.claim_stages), each with
+# the reason codes it can fail with.
 REQUIRED_CLAIMS = "required claims (sub, sid, exp, iat)"
 LIFETIME = "lifetime (exp, nbf, iat)"
 ISSUER_AND_PARTIES = "issuer and parties (iss, azp, aud)"

@@ -243,12 +243,13 @@ class ClerkGuardMiddleware:
         self.excluded = ExcludedPaths(exclude, exclude_prefixes)
         self.required = required
         self.warm_up = warm_up
-        # A guard whose authenticate() is its own (extra checks) decides every request.
+        # A guard whose authenticate() is its own (extra checks) decides every request: the
+        # supported way to extend a guard (see AsyncGuard), so the fast path below steps aside.
         self._own_authenticate = type(self.guard).authenticate is not AsyncGuard.authenticate
         self._debug = self.guard.config.debug
         # Without exclusions (and with is_excluded not overridden) no path can match: requests
         # then skip the call.
-        self._may_exclude = bool(self.excluded.exact or self.excluded.prefixes) or (
+        self._may_exclude = bool(self.excluded) or (
             type(self).is_excluded is not ClerkGuardMiddleware.is_excluded
         )
 
@@ -323,10 +324,7 @@ class ClerkGuardMiddleware:
         async def receive_and_warm_up() -> _Message:
             message = await receive()
             if message.get("type") == "lifespan.startup" and self.warm_up:
-                try:
-                    await self.guard.warm_up()
-                except ClerkGuardError:
-                    pass  # logged by the key client; requests fetch again after the back-off
+                await self.guard.try_warm_up()  # a failure is logged; requests fetch again
             return message
 
         async def send_and_close(message: _Message) -> None:

@@ -36,12 +36,18 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import httpx
-from fastapi import FastAPI
-from fastapi.exceptions import HTTPException, WebSocketException
-from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
-from fastapi.security.base import SecurityBase
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+
+try:
+    from fastapi import FastAPI
+    from fastapi.exceptions import HTTPException, WebSocketException
+    from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+    from fastapi.security.base import SecurityBase
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import Response
+except ImportError as exc:  # the extra is not installed: say which one
+    from ._extras import missing_extra
+
+    raise missing_extra("clerk_guard.fastapi", "FastAPI", "fastapi", exc) from exc
 
 from ._claims import SessionAuth
 from ._config import GuardConfig

@@ -27,16 +27,22 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from flask import Blueprint, Flask, Request, Response, current_app, g, request
-from werkzeug.local import LocalProxy
+try:
+    from flask import Blueprint, Flask, Request, Response, current_app, g, request
+    from werkzeug.local import LocalProxy
+except ImportError as exc:  # the extra is not installed: say which one
+    from ._extras import missing_extra
+
+    raise missing_extra("clerk_guard.flask", "Flask", "flask", exc) from exc
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._errors import ClerkGuardError, ConfigurationError, PermissionDeniedError
-from ._guard import Guard, build_guard, check_requirements
+from ._guard import Guard, build_guard, check_requirements, missing_token
 from ._http import error_response, log_failure
-from ._paths import ExcludedPaths, checked_paths
-from .wsgi import _warm, header_lines, is_preflight
+from ._paths import ExcludedPaths
+from ._settings import parse, read_settings
+from .wsgi import header_lines, is_preflight
 
 if TYPE_CHECKING:
     from flask.ctx import _AppCtxGlobals
@@ -48,6 +54,7 @@ __all__ = [
     "current_auth",
     "get_auth",
     "protect_blueprint",
+    "require_auth",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,32 +75,16 @@ _current_app: Callable[[], Flask] = cast("LocalProxy[Flask]", current_app)._get_
 _current_g: Callable[[], _AppCtxGlobals] = cast("LocalProxy[_AppCtxGlobals]", g)._get_current_object
 _current_request: Callable[[], Request] = cast("LocalProxy[Request]", request)._get_current_object
 
-# app.config key -> GuardConfig field. Same names as the environment variables of from_env();
-# the first key present wins for a field (CLERK_JWT_KEY before CLERK_PEM_PUBLIC_KEY).
-_CONFIG_KEYS: tuple[tuple[str, str], ...] = (
-    ("CLERK_PUBLISHABLE_KEY", "publishable_key"),
-    ("CLERK_SECRET_KEY", "secret_key"),
-    ("CLERK_JWT_KEY", "jwt_key"),
-    ("CLERK_PEM_PUBLIC_KEY", "jwt_key"),
-    ("CLERK_JWKS_URL", "jwks_url"),
-    ("CLERK_API_URL", "api_url"),
-    ("CLERK_ISSUER", "issuer"),
-    ("CLERK_AUTHORIZED_PARTIES", "authorized_parties"),
-    ("CLERK_AUDIENCE", "audience"),
-    ("CLERK_LEEWAY", "leeway"),
-)
 _GUARD_FIELDS = frozenset(f.name for f in dataclasses.fields(GuardConfig) if f.init)
-# Extension option -> app.config key.
-_OPTION_KEYS = {
-    "protect_all": "CLERK_GUARD_PROTECT_ALL",
-    "exclude": "CLERK_GUARD_EXCLUDE",
-    "exclude_prefixes": "CLERK_GUARD_EXCLUDE_PREFIXES",
-    "debug": "CLERK_GUARD_DEBUG",
-    "warm_up": "CLERK_GUARD_WARM_UP",
+# Extension option -> (app.config key, type), parsed as the core parses settings.
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "protect_all": ("CLERK_GUARD_PROTECT_ALL", "bool"),
+    "exclude": ("CLERK_GUARD_EXCLUDE", "list[str]"),
+    "exclude_prefixes": ("CLERK_GUARD_EXCLUDE_PREFIXES", "list[str]"),
+    "debug": ("CLERK_GUARD_DEBUG", "bool"),
+    "warm_up": ("CLERK_GUARD_WARM_UP", "bool"),
 }
 _OTHER_OPTIONS = frozenset({"guard", "config", "transport"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
 @dataclasses.dataclass(eq=False)
@@ -119,9 +110,11 @@ class ClerkGuard:
 
     The verification settings come from, first to last: ``guard=``, or ``config=`` (with any
     :class:`~clerk_guard.GuardConfig` fields given here overriding it); else the fields given
-    here, then the app's ``CLERK_*`` config keys (named as the environment variables of
-    :meth:`GuardConfig.from_env`: ``CLERK_PUBLISHABLE_KEY``, ``CLERK_JWKS_URL``,
-    ``CLERK_AUTHORIZED_PARTIES``, ...), then the environment itself.
+    here, then the app's config keys, then the environment itself. Each setting of the README's
+    Configuration table is read from ``app.config`` as ``CLERK_GUARD_<NAME>``
+    (``CLERK_GUARD_LEEWAY``) or under its environment variable's name (``CLERK_LEEWAY``), the
+    first set winning; strings are parsed as the environment's are (``"true"``, ``"2.5"``,
+    ``"https://a.example, https://b.example"``).
 
     Extension options, given here or as ``app.config`` keys (arguments win):
 
@@ -142,7 +135,7 @@ class ClerkGuard:
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
-        unknown = set(options) - _GUARD_FIELDS - set(_OPTION_KEYS) - _OTHER_OPTIONS
+        unknown = set(options) - _GUARD_FIELDS - set(_OPTIONS) - _OTHER_OPTIONS
         if unknown:
             raise TypeError(f"ClerkGuard() got unexpected options: {', '.join(sorted(unknown))}.")
         self._options = options
@@ -161,17 +154,19 @@ class ClerkGuard:
                 "init_app(app) once per app."
             )
         guard, owned = self._build_guard(app.config)
+        option = functools.partial(self._option, app.config)
         try:
             state = ClerkGuardState(
                 guard=guard,
-                protect_all=_flag(self._option(app.config, "protect_all"), "protect_all"),
+                protect_all=option("protect_all", False),
                 excluded=ExcludedPaths(
-                    _paths(self._option(app.config, "exclude"), "exclude"),
-                    _paths(self._option(app.config, "exclude_prefixes"), "exclude_prefixes"),
+                    option("exclude", ()),
+                    option("exclude_prefixes", ()),
+                    names=(_label("exclude"), _label("exclude_prefixes"), ""),
                 ),
-                debug=_flag(self._option(app.config, "debug"), "debug", guard.config.debug),
+                debug=option("debug", guard.config.debug),
             )
-            warm_up = _flag(self._option(app.config, "warm_up"), "warm_up")
+            warm_up = option("warm_up", False)
         except BaseException:
             if owned:
                 guard.close()
@@ -187,12 +182,14 @@ class ClerkGuard:
         if state.protect_all:
             app.before_request(_protect_all)
         if warm_up:
-            _warm(guard)
+            guard.try_warm_up()
 
-    def _option(self, config: Mapping[str, Any], name: str) -> Any:
-        if name in self._options:
-            return self._options[name]
-        return config.get(_OPTION_KEYS[name])
+    def _option(self, config: Mapping[str, Any], name: str, default: Any) -> Any:
+        """An extension option: the argument, else its ``app.config`` key, else ``default``."""
+        value = self._options[name] if name in self._options else config.get(_OPTIONS[name][0])
+        if value is None:
+            return default
+        return parse(_OPTIONS[name][1], value, _label(name), text=True)
 
     def _build_guard(self, app_config: Mapping[str, Any]) -> tuple[Guard, bool]:
         """The app's guard, and whether the extension built it (and so must close it)."""
@@ -202,48 +199,19 @@ class ClerkGuard:
         if guard is not None and not isinstance(guard, Guard):
             raise ConfigurationError("guard must be a clerk_guard.Guard (Flask is synchronous).")
         if guard is None and config is None:
-            # Fields given here win over the app's CLERK_* keys, which win over the environment.
-            config = GuardConfig.from_env(**_from_app_config(app_config), **fields)
+            # Fields given here win over the app's keys (CLERK_GUARD_<NAME>, then the names of
+            # the environment variables), which win over the environment.
+            from_app = read_settings(app_config.get, keys=True, env=True, text=True)
+            config = GuardConfig.from_env(**{**from_app, **fields})
             fields = {}
         return build_guard(
             Guard, guard, config, options.get("transport"), fields, owner="ClerkGuard"
         )
 
 
-def _from_app_config(app_config: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, field in _CONFIG_KEYS:
-        value = app_config.get(key)
-        if value is None or field in values or (isinstance(value, str) and not value.strip()):
-            continue
-        if field == "leeway" and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigurationError(
-                    f"CLERK_LEEWAY must be a number of seconds; got {value!r}."
-                ) from None
-        values[field] = value
-    return values
-
-
-def _flag(value: Any, name: str, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigurationError(f"{_OPTION_KEYS[name]} ({name}) must be true or false; got {value!r}.")
-
-
-def _paths(value: Any, name: str) -> tuple[str, ...]:
-    """Paths from an argument or a config key: a list, or one comma-separated string."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    return checked_paths(f"{_OPTION_KEYS[name]} ({name})", value)
+def _label(name: str) -> str:
+    """An option as error messages name it: ``CLERK_GUARD_EXCLUDE (exclude)``."""
+    return f"{_OPTIONS[name][0]} ({name})"
 
 
 def _state() -> ClerkGuardState:
@@ -364,7 +332,8 @@ def clerk_required(
         @clerk_required(role="org:admin")
         async def admin(): ...
 
-    The result is then available from :func:`get_auth` and :data:`current_auth`.
+    The result is then available from :data:`current_auth`, :func:`require_auth` (both typed
+    ``SessionAuth``) and :func:`get_auth` (``SessionAuth | None``, for ``optional=True``).
 
     :param optional: let requests without a token through (:func:`get_auth` gives ``None``).
         A token that is sent but fails is still answered 401.
@@ -434,7 +403,8 @@ def get_auth() -> SessionAuth | None:
 
     Reuses the result of :func:`clerk_required`, :func:`protect_blueprint` or ``protect_all``;
     on a route none of them covers, the token is verified on first use. A token that fails
-    raises :class:`~clerk_guard.AuthenticationError` (answered 401 by the extension).
+    raises :class:`~clerk_guard.AuthenticationError` (answered 401 by the extension). Where a
+    session is required, :func:`require_auth` gives it typed without ``None``.
 
     :raises RuntimeError: the extension is not registered on the current app.
     """
@@ -445,5 +415,58 @@ def get_auth() -> SessionAuth | None:
     return _authenticate(required=False)
 
 
-#: A proxy to :func:`get_auth`'s result, for views and templates: ``current_auth.user_id``.
-current_auth: SessionAuth | None = LocalProxy(get_auth)  # type: ignore[assignment]
+def require_auth() -> SessionAuth:
+    """The verified session of the current request; a request without one is answered 401.
+
+    Typed :class:`~clerk_guard.SessionAuth`, never ``None``: for views that need a session.
+    Under :func:`clerk_required`, :func:`protect_blueprint` or ``protect_all`` it is the session
+    they verified (one lookup); elsewhere the token is verified on first use, as
+    :func:`get_auth` does.
+
+    :raises AuthenticationError: no token, a pending session (signed out) or a token that fails;
+        the extension answers it with the 401 of contract §5.
+    :raises RuntimeError: the extension is not registered on the current app.
+    """
+    cached = _current_request().environ.get(_ENVIRON_KEY, _UNCHECKED)
+    if isinstance(cached, SessionAuth):
+        return cached
+    auth = _authenticate(required=True)
+    if auth is None:  # pragma: no cover - required=True raises instead
+        raise missing_token()
+    return auth
+
+
+class _SignedOut:
+    """What :data:`current_auth` stands for on a request without a session: false in a test
+    (``if current_auth:``), and reading any attribute answers 401 as :func:`require_auth`."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            # Protocol probes (markupsafe's __html__, copy, pickle) see a plain object.
+            raise AttributeError(name)
+        return getattr(require_auth(), name)
+
+    def __repr__(self) -> str:
+        return "<no Clerk session>"
+
+
+_SIGNED_OUT = _SignedOut()
+
+
+def _current_session() -> SessionAuth | _SignedOut:
+    auth = get_auth()
+    return auth if auth is not None else _SIGNED_OUT
+
+
+#: The verified session of the current request, as a proxy for views and templates:
+#: ``current_auth.user_id``. Typed :class:`~clerk_guard.SessionAuth`, as it is wherever a
+#: session is required (:func:`clerk_required`, :func:`protect_blueprint`, ``protect_all``).
+#: On a request without a session it is false (``if current_auth:``), and reading an attribute
+#: answers 401 as :func:`require_auth` does; on optional routes use :func:`get_auth`, which
+#: gives ``None``.
+current_auth: SessionAuth = LocalProxy(_current_session)  # type: ignore[assignment]

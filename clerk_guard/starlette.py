@@ -18,6 +18,10 @@
 :class:`~clerk_guard.SessionAuth`) or Starlette's ``UnauthenticatedUser`` when no token was sent.
 A token that is sent and fails is answered with the 401 of contract §5 (see :func:`on_error`).
 
+In routes, :func:`get_auth` (``SessionAuth | None``) and :func:`require_auth` (``SessionAuth``)
+read the session typed, whether :class:`~clerk_guard.asgi.ClerkGuardMiddleware` or the backend
+verified it (``request.state.clerk`` itself is typed ``Any``).
+
 .. note::
     Starlette's ``AuthenticationMiddleware`` closes a refused WebSocket with code 1000. For the
     1008 close of contract §5, install :class:`~clerk_guard.asgi.ClerkGuardMiddleware` outside it
@@ -29,30 +33,38 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    AuthenticationError,
-    BaseUser,
-)
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
+
+try:
+    from starlette.authentication import (
+        AuthCredentials,
+        AuthenticationBackend,
+        AuthenticationError,
+        BaseUser,
+    )
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.requests import HTTPConnection
+    from starlette.responses import Response
+except ImportError as exc:  # the extra is not installed: say which one
+    from ._extras import missing_extra
+
+    raise missing_extra("clerk_guard.starlette", "Starlette", "starlette", exc) from exc
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
 from ._errors import ClerkGuardError, TokenInvalidError
 from ._guard import AsyncGuard, build_guard
 from ._http import ErrorResponse, error_response
-from .asgi import authenticate_scope, route_path, scope_debug
+from .asgi import GUARD_KEY, SCOPE_KEY, authenticate_scope, route_path, scope_debug
 
 __all__ = [
     "ClerkAuthBackend",
     "ClerkAuthenticationError",
     "ClerkUser",
+    "get_auth",
     "on_error",
     "render_error",
+    "require_auth",
     "scopes_for",
 ]
 
@@ -94,6 +106,53 @@ class ClerkUser(BaseUser):
     @property
     def user_id(self) -> str:
         return self.auth.user_id
+
+
+def get_auth(conn: HTTPConnection) -> SessionAuth | None:
+    """The verified session of a request or WebSocket, typed: ``request.state.clerk``.
+
+    The session :class:`~clerk_guard.asgi.ClerkGuardMiddleware` verified, else the one of
+    :class:`ClerkAuthBackend` (``request.user.auth``). ``None`` when the request has none: no
+    token in attach-only mode (``required=False``), a pending session, an excluded path.
+
+    :raises RuntimeError: neither the middleware nor an ``AuthenticationMiddleware`` ran for
+        this request.
+    """
+    scope = conn.scope
+    auth = scope.get(SCOPE_KEY)
+    if isinstance(auth, SessionAuth):
+        return auth
+    user = scope.get("user")
+    if isinstance(user, ClerkUser):
+        return user.auth
+    # The middleware marks every request it sees, excluded ones too; Starlette's
+    # AuthenticationMiddleware sets scope["user"].
+    if SCOPE_KEY in scope or GUARD_KEY in scope or "user" in scope:
+        return None
+    raise RuntimeError(
+        "ClerkGuardMiddleware (or ClerkAuthBackend().middleware()) must be installed to use "
+        "get_auth()."
+    )
+
+
+def require_auth(conn: HTTPConnection) -> SessionAuth:
+    """:func:`get_auth`, typed without ``None``: for routes the middleware protects.
+
+    Behind :class:`~clerk_guard.asgi.ClerkGuardMiddleware` in its default mode, a route it does
+    not exclude runs only with a verified session, so there this never raises.
+
+    :raises RuntimeError: the request has no session: an excluded path, attach-only mode
+        (``required=False``) without a token, or no middleware at all. Use :func:`get_auth`
+        there and answer the signed-out case yourself.
+    """
+    auth = get_auth(conn)
+    if auth is None:
+        raise RuntimeError(
+            f"require_auth(): no Clerk session on {route_path(conn.scope)!r}; the path is "
+            "excluded from ClerkGuardMiddleware or it runs with required=False. Use get_auth() "
+            "there, which gives None."
+        )
+    return auth
 
 
 class ClerkAuthenticationError(AuthenticationError):

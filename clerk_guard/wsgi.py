@@ -14,14 +14,13 @@ Each verified request carries the result in ``environ["clerk_guard.auth"]`` (a
 from __future__ import annotations
 
 import http
-import logging
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._claims import SessionAuth
 from ._config import GuardConfig
-from ._errors import ClerkGuardError, KeysUnavailableError
+from ._errors import ClerkGuardError
 from ._guard import Guard, build_guard
 from ._http import ErrorResponse, error_response
 from ._paths import ExcludedPaths
@@ -39,8 +38,6 @@ __all__ = [
     "is_preflight",
     "render",
 ]
-
-logger = logging.getLogger("clerk_guard")
 
 #: Where the verified :class:`~clerk_guard.SessionAuth` (or ``None``) is put in the environ.
 ENVIRON_KEY = "clerk_guard.auth"
@@ -137,11 +134,11 @@ class ClerkGuardWSGIMiddleware:
         self.required = required
         # Without exclusions (and with is_excluded not overridden) no path can match: requests
         # then skip the call.
-        self._may_exclude = bool(self.excluded.exact or self.excluded.prefixes) or (
+        self._may_exclude = bool(self.excluded) or (
             type(self).is_excluded is not ClerkGuardWSGIMiddleware.is_excluded
         )
         if warm_up:
-            _warm(guard)
+            guard.try_warm_up()
 
     def is_excluded(self, path: str) -> bool:
         """Whether requests to ``path`` skip verification."""
@@ -175,13 +172,3 @@ def get_auth(environ: Mapping[str, Any]) -> SessionAuth | None:
     """The session the middleware verified for this request, or ``None``."""
     auth = environ.get(ENVIRON_KEY)
     return auth if isinstance(auth, SessionAuth) else None
-
-
-def _warm(guard: Guard) -> None:
-    """Fetch the guard's keys now; on failure log and carry on (warm-up is never required)."""
-    try:
-        guard.warm_up()
-    except KeysUnavailableError:
-        logger.warning(
-            "clerk_guard: key warm-up failed; the first request that needs the keys tries again."
-        )

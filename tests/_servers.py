@@ -43,27 +43,35 @@ def server_process(
     ready_path: str = "/public",
     startup_timeout: float = 30.0,
     cwd: Path = ROOT,
+    output: Path | None = None,
 ) -> Iterator[str]:
     """Start ``python -m <args>`` listening on ``port``; yield its base URL; stop it.
 
     Waits until ``ready_path`` answers (any status), at most ``startup_timeout`` seconds.
+    With ``output``, the server's stdout and stderr go to that file, to read while it runs.
     """
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     full_env.pop("PYTHONDEVMODE", None)  # server noise, not ours to judge here
+    sink = output.open("wb") if output is not None else None
     proc = subprocess.Popen(
         [sys.executable, "-m", *args],
         cwd=cwd,
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=sink if sink is not None else subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    if sink is not None:
+        sink.close()  # the child holds its own copy
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
         while True:
             if proc.poll() is not None:
-                output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{output[-4000:]}")
+                if output is not None:
+                    text = output.read_text(errors="replace")
+                else:
+                    text = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{text[-4000:]}")
             try:
                 httpx.get(base + ready_path, timeout=1.0)
                 break

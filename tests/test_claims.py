@@ -167,3 +167,17 @@ ORG = {"org_id": "org_1", "org_role": "org:admin", "org_permissions": ["org:invo
 def test_has(claims, params, expected):
     """has() behaves like Clerk's: org-scoped roles/permissions, scoped features/plans, fva."""
     assert auth(**claims).has(**params) is expected
+
+
+def test_summary_is_json_ready():
+    """summary() is the identity as a plain dict, its permissions a list: what /me answers."""
+    summary = auth(
+        org_id="org_1", org_role="org:admin", org_permissions=["org:invoices:read"]
+    ).summary()
+    assert summary == {
+        "user_id": "user_1",
+        "session_id": "sess_1",
+        "org_id": "org_1",
+        "org_role": "org:admin",
+        "org_permissions": ["org:invoices:read"],
+    }

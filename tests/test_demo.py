@@ -7,9 +7,11 @@ import pytest
 pytest.importorskip("fastapi")
 
 import contextlib  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -22,8 +24,10 @@ from clerk_guard._demo import (  # noqa: E402
     ORG_ID,
     USER_ID,
     Demo,
+    RequestLog,
     banner,
     create_app,
+    request_line,
     tamper,
     terminal_commands,
 )
@@ -205,6 +209,57 @@ def test_banner_lists_the_commands(demo):
     assert text.count("\nclerk-guard doctor ") == 4
 
 
+async def test_each_request_is_printed_with_its_status_and_reason(demo):
+    """The request log prints one line per request: method, path, status, and a refusal's
+    reason code."""
+    out = io.StringIO()
+    transport = httpx.ASGITransport(app=RequestLog(create_app(demo), out))
+    member = demo.mint("member")
+    expired = demo.mint("member", now=time.time() - LIFETIME - 600)
+    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+        await client.get("/public")
+        await client.get("/me")
+        await client.get("/me", headers={"Authorization": f"Bearer {member}"})
+        await client.get("/me", headers={"Authorization": f"Bearer {expired}"})
+        await client.get("/admin", headers={"Authorization": f"Bearer {member}"})
+        tampered = tamper(member, org_role="org:admin")
+        await client.get("/admin", headers={"Authorization": f"Bearer {tampered}"})
+    assert out.getvalue().splitlines() == [
+        "GET /public 200",
+        "GET /me 401 session-token-missing",
+        "GET /me 200",
+        "GET /me 401 token-expired",
+        "GET /admin 403 permission-denied",
+        "GET /admin 401 token-invalid-signature",
+    ]
+    assert member not in out.getvalue()
+
+
+def test_request_line_escapes_and_tolerates_any_body():
+    """A path cannot break the line; a refusal without a JSON reason prints no reason."""
+    scope = {"method": "GET", "path": "/a\nGET /forged 200"}
+    assert request_line(scope, 404) == "GET /a\\nGET /forged 200 404"
+    assert request_line({"method": "POST", "path": "/x"}, 500, b"Internal Server Error") == (
+        "POST /x 500"
+    )
+    assert request_line({"method": "GET", "path": "/x"}, 400, b"[1]") == "GET /x 400"
+    assert request_line({"method": "GET", "path": "/x"}, None) == "GET /x -"
+
+
+def test_demo_on_a_port_in_use_says_so_on_stderr(capsys):
+    """A port in use: nothing on stdout, the error and a --port hint on stderr, exit 2."""
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"port {port} is in use" in err
+    assert f"--port {port + 1}" in err
+
+
 def test_tamper_keeps_the_signature(demo):
     """tamper() changes claims and keeps header and signature."""
     token = demo.mint()
@@ -248,22 +303,25 @@ def parse_banner(text):
 @contextlib.contextmanager
 def demo_command(port, tmp_path):
     """Run ``python -m clerk_guard demo --port PORT``; yield its printed banner; stop it."""
-    output = tmp_path / "demo.out"
+    output, errors = tmp_path / "demo.out", tmp_path / "demo.err"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTHONDEVMODE", None)
-    with output.open("wb") as sink:
+    with output.open("wb") as sink, errors.open("wb") as error_sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "clerk_guard", "demo", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=sink,
-            stderr=subprocess.STDOUT,
+            stderr=error_sink,
         )
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"demo exited with {proc.returncode}:\n{output.read_text()}")
+                raise RuntimeError(
+                    f"demo exited with {proc.returncode}:\n{output.read_text()}\n"
+                    f"{errors.read_text()}"
+                )
             try:
                 httpx.get(f"http://127.0.0.1:{port}/public", timeout=1.0)
                 break
@@ -304,3 +362,14 @@ def test_demo_command_prints_working_commands(tmp_path, capsys):
         # A second demo on the same port says so instead of crashing.
         assert main(["demo", "--port", str(port)]) == 2
         assert "in use" in capsys.readouterr().err
+        # Each request was printed on stdout as it was answered, refusals with their reason.
+        deadline = time.monotonic() + 10
+        wanted = (
+            "GET /public 200",
+            "GET /me 200",
+            "GET /me 401 token-expired",
+            "GET /admin 401 token-invalid-signature",
+        )
+        while not all(line in (tmp_path / "demo.out").read_text() for line in wanted):
+            assert time.monotonic() < deadline, (tmp_path / "demo.out").read_text()[-2000:]
+            time.sleep(0.05)

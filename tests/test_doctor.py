@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pathlib
+import re
 
 import httpx
 import pytest
@@ -461,6 +462,77 @@ def test_unknown_kid(capsys, clerk_issuer, clerk_jwks_server):
     assert "another Clerk instance" in check["cause"]
 
 
+def test_unknown_kid_report_does_not_contradict_itself(capsys, clerk_issuer, clerk_jwks_server):
+    """The key check's finding names the token's kid and the kids the key set holds, so it
+    never reads as if the kid had been found right before saying no key has it."""
+    flags = jwks_flags(clerk_issuer, clerk_jwks_server.url)
+    code, report, _ = doctor(capsys, *flags, OTHER.mint())
+    detail = failure(report)["detail"]
+    assert detail == (
+        f"the token's kid {OTHER.kid!r}; the key set at {clerk_jwks_server.url} holds kid "
+        f"{clerk_issuer.kid!r}"
+    )
+    assert main(["doctor", *flags, OTHER.mint()]) == 1
+    text = capsys.readouterr().out
+    found = next(line for line in text.splitlines() if line.strip().startswith("found:"))
+    assert "the token's kid" in found
+    assert not re.search(r"found: kid", text)
+
+
+def test_kid_check_when_keys_cannot_load_says_so(capsys, clerk_issuer):
+    """With the key set unreachable, the finding says it could not be loaded."""
+    url = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+    code, report, _ = doctor(capsys, *jwks_flags(clerk_issuer, url), clerk_issuer.mint())
+    assert failure(report)["detail"] == (
+        f"the token's kid {clerk_issuer.kid!r}; the key set at {url} could not be loaded"
+    )
+
+
+def test_tampered_token_with_this_instances_kid(capsys, clerk_issuer, clerk_jwks_server):
+    """A token whose kid names a key of this instance but whose signature fails was altered
+    after signing: the advice is to copy it again unmodified, not to change the keys."""
+    token = tamper(clerk_issuer.mint(), org_role="org:admin")
+    code, report, _ = doctor(capsys, *jwks_flags(clerk_issuer, clerk_jwks_server.url), token)
+    check = failure(report)
+    assert code == 1
+    assert (check["name"], check["code"]) == ("signature", "token-invalid-signature")
+    assert "altered after it was signed" in check["cause"]
+    assert "not signed by another instance" in check["cause"]
+    assert "Copy the whole token again" in check["fix"]
+    assert "Never edit a token" in check["fix"]
+    assert "Use the keys of the instance" not in check["fix"]
+
+
+def test_tampered_issuer_with_this_instances_kid(capsys, clerk_issuer, clerk_jwks_server):
+    """An edited iss under this instance's kid is named as a change, not as another instance."""
+    token = tamper(clerk_issuer.mint(), iss=OTHER.issuer)
+    code, report, _ = doctor(capsys, *jwks_flags(clerk_issuer, clerk_jwks_server.url), token)
+    check = failure(report)
+    assert check["code"] == "token-invalid-signature"
+    assert (
+        f"its iss {OTHER.issuer!r} is not this instance's, so it was changed too"
+        in (check["cause"])
+    )
+
+
+@pytest.mark.parametrize("mode", ["pem", "jwks"])
+def test_signature_cut_short(capsys, clerk_issuer, clerk_jwks_server, mode):
+    """A signature shorter than the key's signatures: the token was cut when copied."""
+    header, payload, signature = clerk_issuer.mint(now=NOW).split(".")
+    token = f"{header}.{payload}.{signature[:-2]}"  # still canonical base64url, 255 bytes
+    if mode == "pem":
+        flags = pem_flags(clerk_issuer)
+    else:
+        flags = jwks_flags(clerk_issuer, clerk_jwks_server.url, "--at", str(NOW))
+    code, report, _ = doctor(capsys, *flags, token)
+    check = failure(report)
+    assert check["code"] == "token-invalid-signature"
+    assert "255 bytes" in check["cause"]
+    assert "256 bytes" in check["cause"]
+    assert "cut short" in check["cause"]
+    assert check["fix"].startswith("Copy the whole token again")
+
+
 def test_keys_unreachable(capsys, clerk_issuer):
     """A closed port: keys unavailable, 503, and how to check the network or go networkless."""
     url = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
@@ -696,10 +768,73 @@ def test_usage_errors(capsys, clerk_issuer, argv):
 def test_configuration_error(capsys):
     """No key source at all is a configuration error with exit status 2."""
     code = main(["doctor", "--no-env", "a.b.c"])
-    _, err = capsys.readouterr()
+    out, err = capsys.readouterr()
     assert code == 2
     assert "configuration error" in err
     assert "CLERK_PUBLISHABLE_KEY" in err
+    assert "Could not decode" in out  # the report still shows what it could
+
+
+def test_without_configuration_the_token_is_still_decoded(capsys, clerk_issuer):
+    """No configuration: the header, claims and times are shown, the checks that need one are
+    listed as not run, the report says how to give one, and the exit status is 2."""
+    token = clerk_issuer.mint(now=NOW)
+    code, report, err = doctor(capsys, "--no-env", "--at", str(NOW), token)
+    assert code == 2
+    assert "configuration error: No key source" in err
+    assert report["verdict"] == "unverified"
+    assert report["code"] == "configuration-invalid"
+    assert report["http_status"] is None
+    assert report["session"] is None
+    assert report["header"] == {"alg": "RS256", "kid": clerk_issuer.kid, "typ": "JWT"}
+    assert report["claims"]["sub"] == "user_2test"
+    assert report["times"]["exp"]["relative"] == "expires in 1 min"
+    assert report["config"]["field"] == "key_source"
+    assert "CLERK_PUBLISHABLE_KEY" in report["config"]["help"]
+    assert "--publishable-key" in report["config"]["help"]
+    statuses = [(check["name"], check["status"]) for check in report["checks"]]
+    assert statuses[:2] == [("token found", "passed"), ("token format and header", "passed")]
+    assert [status for _, status in statuses[2:]] == ["skipped"] * 7
+    assert all("no configuration" in check["detail"] for check in report["checks"][2:3])
+
+
+def test_without_configuration_the_text_report(capsys, clerk_issuer):
+    """The text report without a configuration: decoded parts, how to configure, no verdict."""
+    code = main(["doctor", "--no-env", "--at", str(NOW), clerk_issuer.mint(now=NOW)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Header (decoded, not trusted):" in out
+    assert "Claims (decoded, not trusted):" in out
+    assert "expires in 1 min" in out
+    assert "Configuration: none that works" in out
+    assert "how:   Give the doctor the configuration your app uses" in out
+    assert "skip  signing key" in out
+    assert "Verdict: NOT VERIFIED [configuration-invalid]" in out
+    assert "ACCEPTED" not in out and "REJECTED" not in out
+    assert clerk_issuer.mint(now=NOW) not in out + err
+
+
+def test_without_configuration_a_malformed_token_fails_its_format(capsys, clerk_issuer):
+    """Without a configuration the form and header are still checked: they need none."""
+    token = clerk_issuer.mint(now=NOW, headers={"alg": "HS256"})
+    code, report, _ = doctor(capsys, "--no-env", token)
+    assert code == 2
+    check = failure(report)
+    assert (check["name"], check["code"]) == ("token format and header", "token-invalid-algorithm")
+    assert report["verdict"] == "unverified"
+
+
+def test_an_invalid_setting_still_decodes(capsys, clerk_issuer):
+    """Any configuration error, not only a missing key source, still gets the decoded report."""
+    code, report, err = doctor(
+        capsys, "--no-env", "--publishable-key", "pk_test_nonsense", clerk_issuer.mint()
+    )
+    assert code == 2
+    assert report["verdict"] == "unverified"
+    assert report["config"]["field"] == "publishable_key"
+    assert "(publishable_key)" in report["config"]["help"]
+    assert report["claims"]["sub"] == "user_2test"
+    assert "configuration error" in err
 
 
 def test_configuration_from_environment(capsys, clerk_issuer, monkeypatch):

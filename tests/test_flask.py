@@ -26,6 +26,7 @@ from clerk_guard import (  # noqa: E402
     TokenMissingError,
 )
 from clerk_guard._http import FORBIDDEN_MESSAGE, INVALID_MESSAGE, MISSING_MESSAGE  # noqa: E402
+from clerk_guard._settings import SETTINGS  # noqa: E402
 from clerk_guard.flask import (  # noqa: E402
     ClerkGuard,
     ClerkGuardState,
@@ -35,21 +36,15 @@ from clerk_guard.flask import (  # noqa: E402
     protect_blueprint,
 )
 from clerk_guard.testing import JWKSTransport, LocalIssuer  # noqa: E402
+from tests._settings import expected_config, given_fields, samples  # noqa: E402
 
 MISSING = {"error": "Invalid Token", "message": MISSING_MESSAGE}
 INVALID = {"error": "Invalid Token", "message": INVALID_MESSAGE}
 FORBIDDEN = {"error": "Forbidden", "message": FORBIDDEN_MESSAGE}
-CLERK_ENV = (
-    "CLERK_PUBLISHABLE_KEY",
-    "CLERK_SECRET_KEY",
-    "CLERK_JWT_KEY",
-    "CLERK_PEM_PUBLIC_KEY",
-    "CLERK_JWKS_URL",
-    "CLERK_API_URL",
-    "CLERK_ISSUER",
-    "CLERK_AUTHORIZED_PARTIES",
-    "CLERK_AUDIENCE",
-    "CLERK_LEEWAY",
+CLERK_ENV = tuple(name for setting in SETTINGS for name in setting.env)
+#: The app.config keys of the core's settings table: CLERK_GUARD_<NAME> and the variables' names.
+GUARD_KEYS = frozenset(
+    name for setting in SETTINGS if setting.readable for name in (setting.key, *setting.env)
 )
 
 
@@ -148,8 +143,8 @@ def build_app(config: dict[str, Any] | None = None) -> flask.Flask:
 
 
 def _is_guard_key(key: str) -> bool:
-    """A CLERK_* key configuring verification (not a CLERK_GUARD_* extension option)."""
-    return key.startswith("CLERK_") and not key.startswith("CLERK_GUARD_")
+    """A key configuring verification, not (only) an extension option."""
+    return key in GUARD_KEYS and key != "CLERK_GUARD_DEBUG"
 
 
 @pytest.fixture
@@ -650,6 +645,63 @@ def test_app_config_list_values_and_pem_alias(make_app, clerk_issuer):
     assert app.test_client().get("/me", headers=bearer(clerk_issuer.mint())).status_code == 200
 
 
+def _config_from_app(app_config, transport):
+    """The GuardConfig the extension builds from app.config (and an empty environment)."""
+    app = build_app(app_config)
+    ClerkGuard(app, transport=transport)
+    config = app.extensions["clerk_guard"].guard.config
+    app.extensions["clerk_guard"].guard.close()
+    return config
+
+
+@pytest.mark.parametrize("spelling", ["CLERK_GUARD_ text", "env names as text", "code"])
+def test_every_setting_from_app_config_gives_the_same_config(
+    spelling, clerk_issuer, transport, monkeypatch
+):
+    """Every setting of the table read from app.config, as CLERK_GUARD_<NAME> strings, under its
+    environment variable's name or as a Python value, gives what GuardConfig(...) gives."""
+    for name in CLERK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    pem = clerk_issuer.public_pem
+    values = samples(pem)
+    app_config = {}
+    for setting in SETTINGS:
+        if not setting.readable:
+            continue
+        text, code = values[setting.name]
+        if spelling == "code":
+            app_config[setting.key] = code
+        elif spelling == "env names as text" and setting.env:
+            app_config[setting.env[-1]] = text  # the last alias: CLERK_PEM_PUBLIC_KEY
+        else:
+            app_config[setting.key] = text
+    config = _config_from_app(app_config, transport)
+    assert given_fields(config) == given_fields(expected_config(pem))
+
+
+def test_clerk_guard_keys_win_over_variable_names(clerk_issuer, transport, monkeypatch):
+    """CLERK_GUARD_<NAME> wins over the environment variable's name in app.config, which wins
+    over the environment."""
+    monkeypatch.setenv("CLERK_LEEWAY", "3")
+    monkeypatch.setenv("CLERK_AUDIENCE", "from-env")
+    app_config = {
+        "CLERK_JWT_KEY": clerk_issuer.public_pem,
+        "CLERK_GUARD_LEEWAY": "1",
+        "CLERK_LEEWAY": "2",
+        "CLERK_AUDIENCE": "from-config",
+    }
+    config = _config_from_app(app_config, transport)
+    assert (config.leeway, config.audience) == (1.0, ("from-config",))
+
+
+def test_field_options_win_over_app_config_keys(clerk_issuer, transport):
+    """A GuardConfig field given to ClerkGuard() wins over the same setting in app.config."""
+    app = build_app({"CLERK_JWT_KEY": clerk_issuer.public_pem, "CLERK_LEEWAY": "2"})
+    ClerkGuard(app, transport=transport, leeway=1)
+    assert app.extensions["clerk_guard"].guard.config.leeway == 1
+    app.extensions["clerk_guard"].guard.close()
+
+
 def test_guard_field_options_override_config(make_app, clerk_issuer):
     """GuardConfig fields given to ClerkGuard() override config=."""
     app = make_app(config=clerk_issuer.config(), leeway=1)
@@ -680,8 +732,14 @@ def test_debug_from_app_config_adds_reason(make_app, clerk_issuer):
         ({}, {"nonsense": 1}, TypeError, "nonsense"),
         ({"CLERK_GUARD_PROTECT_ALL": "maybe"}, {}, ConfigurationError, "PROTECT_ALL"),
         ({"CLERK_GUARD_EXCLUDE": "health"}, {}, ConfigurationError, "EXCLUDE"),
+        ({"CLERK_GUARD_WARM_UP": 1}, {}, ConfigurationError, "WARM_UP"),
         ({"CLERK_LEEWAY": "soon"}, {}, ConfigurationError, "CLERK_LEEWAY"),
+        ({"CLERK_GUARD_LEEWAY": "soon"}, {}, ConfigurationError, "CLERK_GUARD_LEEWAY"),
+        ({"CLERK_GUARD_JWKS_TTL": "-"}, {}, ConfigurationError, "CLERK_GUARD_JWKS_TTL"),
+        ({"CLERK_GUARD_ACCEPT_PENDING": "maybe"}, {}, ConfigurationError, "ACCEPT_PENDING"),
+        ({"CLERK_GUARD_TOKEN_CACHE_SIZE": "-1"}, {}, ConfigurationError, "token_cache_size"),
         ({"CLERK_PUBLISHABLE_KEY": "pk_test_bad"}, {}, ConfigurationError, "publishable_key"),
+        ({"CLERK_GUARD_PUBLISHABLE_KEY": "pk_test_bad"}, {}, ConfigurationError, "publishable"),
     ],
 )
 def test_bad_configuration_fails_at_init(clerk_issuer, config, options, error, match):

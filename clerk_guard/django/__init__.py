@@ -23,13 +23,21 @@ Typed projects can declare the attribute on their request class::
     class ClerkRequest(HttpRequest):
         clerk: SessionAuth | None
 
-Importing this package imports nothing from Django until you use a name below, so it is safe
-in ``INSTALLED_APPS`` before the app registry is ready.
+Importing this package imports only Django's top-level package (to say what to install when it
+is missing) until you use a name below, so it is safe in ``INSTALLED_APPS`` before the app
+registry is ready.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+try:
+    import django  # noqa: F401 - only to fail early, naming the extra
+except ImportError as exc:  # the extra is not installed: say which one
+    from clerk_guard._extras import missing_extra
+
+    raise missing_extra("clerk_guard.django", "Django", "django", exc) from exc
 
 if TYPE_CHECKING:
     from clerk_guard.django.decorators import (

@@ -135,7 +135,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="clerk_guard.W001",
             )
         )
-    if conf.debug is True and not settings.DEBUG:
+    try:
+        debug = conf.debug
+    except ConfigurationError:
+        debug = None  # reported above, by conf.guard_config
+    if debug is True and not settings.DEBUG:
         messages.append(
             checks.Warning(
                 "clerk-guard: CLERK_GUARD_DEBUG puts rejection reasons in 401 bodies while "

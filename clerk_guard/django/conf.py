@@ -2,10 +2,13 @@
 
 Settings are individual ``CLERK_GUARD_*`` names in ``settings.py``, read on every access so that
 ``override_settings`` works. The verification settings map one to one onto
-:class:`~clerk_guard.GuardConfig` fields; any left unset come from the ``CLERK_*`` environment
-variables (:meth:`GuardConfig.from_env`). Alternatively, ``CLERK_GUARD_CONFIG`` gives the whole
-configuration: a :class:`GuardConfig`, or a callable returning one such as
-``GuardConfig.from_env``.
+:class:`~clerk_guard.GuardConfig` fields, one per row of the core's settings table (the README's
+Configuration table): ``CLERK_GUARD_<FIELD>``, such as ``CLERK_GUARD_LEEWAY = 2.5``, given with
+its Python type (a list, or one comma-separated string, for lists). Any left unset come from the
+``CLERK_*`` environment variables (:meth:`GuardConfig.from_env`); the adapter's own settings
+(``CLERK_GUARD_PROTECT_ALL``, ``CLERK_GUARD_EXEMPT_PATHS``, ...) are properties below.
+Alternatively, ``CLERK_GUARD_CONFIG`` gives the whole configuration: a :class:`GuardConfig`, or
+a callable returning one such as ``GuardConfig.from_env``.
 
 The guards built from the settings are kept in :data:`state` and rebuilt after any
 ``CLERK_GUARD_*`` setting changes (Django's ``setting_changed`` signal, sent by
@@ -14,9 +17,8 @@ The guards built from the settings are kept in :data:`state` and rebuilt after a
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
@@ -27,26 +29,17 @@ from django.utils.module_loading import import_string
 from clerk_guard._config import GuardConfig
 from clerk_guard._errors import ConfigurationError
 from clerk_guard._guard import AsyncGuard, Guard
-from clerk_guard.wsgi import _warm as warm
+from clerk_guard._paths import ExcludedPaths
+from clerk_guard._settings import PREFIX, SETTINGS, parse, read_settings
 
 __all__ = ["ClerkGuardSettings", "SettingError", "conf", "state"]
 
-PREFIX = "CLERK_GUARD_"
-
-#: Django setting -> GuardConfig field, for the settings passed through to the core.
+#: Django setting -> GuardConfig field, for the settings passed through to the core: one per
+#: row of the core's settings table that is not given in code only.
 CONFIG_SETTINGS: dict[str, str] = {
-    "CLERK_GUARD_PUBLISHABLE_KEY": "publishable_key",
-    "CLERK_GUARD_SECRET_KEY": "secret_key",
-    "CLERK_GUARD_JWT_KEY": "jwt_key",
-    "CLERK_GUARD_JWKS_URL": "jwks_url",
-    "CLERK_GUARD_API_URL": "api_url",
-    "CLERK_GUARD_ISSUER": "issuer",
-    "CLERK_GUARD_AUTHORIZED_PARTIES": "authorized_parties",
-    "CLERK_GUARD_AUDIENCE": "audience",
-    "CLERK_GUARD_LEEWAY": "leeway",
-    "CLERK_GUARD_ACCEPT_PENDING": "accept_pending",
-    "CLERK_GUARD_DEBUG": "debug",
+    setting.key: setting.name for setting in SETTINGS if setting.readable
 }
+_CORE_SETTINGS = {setting.name: setting for setting in SETTINGS if setting.readable}
 
 UserFactory = Callable[[Any, Any], Any]
 
@@ -72,110 +65,60 @@ class ClerkGuardSettings:
             "GuardConfig | Callable[[], GuardConfig] | None", self._get("CLERK_GUARD_CONFIG")
         )
 
-    @property
-    def publishable_key(self) -> str | None:
-        """``CLERK_GUARD_PUBLISHABLE_KEY`` (else ``CLERK_PUBLISHABLE_KEY`` from the environment)."""
-        return cast("str | None", self._get("CLERK_GUARD_PUBLISHABLE_KEY"))
+    def __getattr__(self, name: str) -> Any:
+        """The verification settings, one per row of the core's settings table: ``conf.leeway``
+        is ``CLERK_GUARD_LEEWAY`` parsed, ``None`` when unset (then the ``CLERK_*`` environment
+        variable, or the default, applies).
 
-    @property
-    def secret_key(self) -> str | None:
-        """``CLERK_GUARD_SECRET_KEY`` (else ``CLERK_SECRET_KEY``)."""
-        return cast("str | None", self._get("CLERK_GUARD_SECRET_KEY"))
+        :raises ConfigurationError: the setting does not have its type.
+        """
+        setting = _CORE_SETTINGS.get(name)
+        if setting is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return setting.read(self._get, keys=True, env=False, text=False)
 
-    @property
-    def jwt_key(self) -> str | None:
-        """``CLERK_GUARD_JWT_KEY``: PEM public key, networkless (else ``CLERK_JWT_KEY``)."""
-        return cast("str | None", self._get("CLERK_GUARD_JWT_KEY"))
-
-    @property
-    def jwks_url(self) -> str | None:
-        """``CLERK_GUARD_JWKS_URL`` (else ``CLERK_JWKS_URL``)."""
-        return cast("str | None", self._get("CLERK_GUARD_JWKS_URL"))
-
-    @property
-    def api_url(self) -> str | None:
-        """``CLERK_GUARD_API_URL`` (else ``CLERK_API_URL``, else ``https://api.clerk.com``)."""
-        return cast("str | None", self._get("CLERK_GUARD_API_URL"))
-
-    @property
-    def issuer(self) -> str | None:
-        """``CLERK_GUARD_ISSUER`` (else ``CLERK_ISSUER``, else derived from the publishable key)."""
-        return cast("str | None", self._get("CLERK_GUARD_ISSUER"))
-
-    @property
-    def authorized_parties(self) -> Sequence[str] | str | None:
-        """``CLERK_GUARD_AUTHORIZED_PARTIES``: allowed ``azp`` origins (list or comma-separated)."""
-        return cast("Sequence[str] | str | None", self._get("CLERK_GUARD_AUTHORIZED_PARTIES"))
-
-    @property
-    def audience(self) -> Sequence[str] | str | None:
-        """``CLERK_GUARD_AUDIENCE``: accepted ``aud`` values."""
-        return cast("Sequence[str] | str | None", self._get("CLERK_GUARD_AUDIENCE"))
-
-    @property
-    def leeway(self) -> float | None:
-        """``CLERK_GUARD_LEEWAY``: clock skew in seconds (default 5)."""
-        return cast("float | None", self._get("CLERK_GUARD_LEEWAY"))
-
-    @property
-    def accept_pending(self) -> bool | None:
-        """``CLERK_GUARD_ACCEPT_PENDING``: treat pending sessions as signed in (default False)."""
-        return cast("bool | None", self._get("CLERK_GUARD_ACCEPT_PENDING"))
-
-    @property
-    def debug(self) -> bool | None:
-        """``CLERK_GUARD_DEBUG``: put the rejection reason in 401 bodies. Never in production."""
-        return cast("bool | None", self._get("CLERK_GUARD_DEBUG"))
+    def _adapter_flag(self, name: str, check_id: str) -> bool:
+        """A ``True``/``False`` setting of the Django adapter (default ``False``)."""
+        try:
+            value: bool = parse("bool", self._get(name, False), name, text=False)
+        except ConfigurationError as exc:
+            raise SettingError(str(exc), check_id=check_id) from None
+        return value
 
     @property
     def protect_all(self) -> bool:
         """``CLERK_GUARD_PROTECT_ALL``: the middleware requires a session on every view, except
         views marked ``login_not_required`` or ``clerk_optional`` and the exempt paths."""
-        value = self._get("CLERK_GUARD_PROTECT_ALL", False)
-        if not isinstance(value, bool):
-            raise SettingError(
-                f"CLERK_GUARD_PROTECT_ALL must be True or False; got {value!r}.",
-                check_id="clerk_guard.E016",
-            )
-        return value
+        return self._adapter_flag("CLERK_GUARD_PROTECT_ALL", "clerk_guard.E016")
 
     @property
     def warm_up(self) -> bool:
         """``CLERK_GUARD_WARM_UP``: fetch the key set when the middleware loads, so the first
         request does not wait (default False). A failure is logged and requests fetch again."""
-        value = self._get("CLERK_GUARD_WARM_UP", False)
-        if not isinstance(value, bool):
-            raise SettingError(
-                f"CLERK_GUARD_WARM_UP must be True or False; got {value!r}.",
-                check_id="clerk_guard.E018",
-            )
-        return value
+        return self._adapter_flag("CLERK_GUARD_WARM_UP", "clerk_guard.E018")
 
     @property
-    def exempt_paths(self) -> tuple[re.Pattern[str], ...]:
+    def exempt_paths(self) -> ExcludedPaths:
         """``CLERK_GUARD_EXEMPT_PATHS``: regular expressions that must match the whole of
         ``request.path_info`` (``re.fullmatch``); matching requests are never refused by
         protect-all mode. ``r"/health"`` (or ``r"^/health$"``) exempts ``/health`` only, not
         ``/health/x`` nor ``"/health\\n"``; write ``r"/static/.*"`` for everything below a prefix.
+
+        Returned as the core's path model (``path in conf.exempt_paths``), the one the other
+        adapters' ``exclude=`` and ``exclude_prefixes=`` build.
         """
-        value = self._get("CLERK_GUARD_EXEMPT_PATHS", ())
+        name = "CLERK_GUARD_EXEMPT_PATHS"
+        value = self._get(name, ())
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             raise SettingError(
-                "CLERK_GUARD_EXEMPT_PATHS must be a list of regular expressions such as "
+                f"{name} must be a list of regular expressions such as "
                 f"[r'/health', r'/static/.*']; got {value!r}.",
                 check_id="clerk_guard.E014",
             )
-        patterns = []
-        for item in value:
-            try:
-                patterns.append(re.compile(item))
-            except (re.error, TypeError) as exc:
-                raise SettingError(
-                    f"CLERK_GUARD_EXEMPT_PATHS holds {item!r}, which is not a regular expression "
-                    f"({exc}).",
-                    check_id="clerk_guard.E014",
-                ) from None
-        return tuple(patterns)
+        try:
+            return ExcludedPaths(patterns=value, names=("", "", name))
+        except ConfigurationError as exc:
+            raise SettingError(str(exc), check_id="clerk_guard.E014") from None
 
     @property
     def user_factory(self) -> UserFactory | None:
@@ -218,25 +161,24 @@ class ClerkGuardSettings:
         return value
 
     def explicit_config_settings(self) -> dict[str, Any]:
-        """The GuardConfig fields given by ``CLERK_GUARD_*`` settings (``None`` means unset)."""
-        values = {}
-        for name, field in CONFIG_SETTINGS.items():
-            value = self._get(name)
-            if value is not None:
-                values[field] = value
-        return values
+        """The GuardConfig fields given by ``CLERK_GUARD_*`` settings, parsed (``None`` and
+        blank strings mean unset).
+
+        :raises ConfigurationError: a setting does not have its type.
+        """
+        return read_settings(self._get, keys=True, env=False, text=False)
 
     def guard_config(self) -> GuardConfig:
         """Build the :class:`GuardConfig` the settings describe.
 
         :raises ConfigurationError: the settings (or environment) cannot work.
         """
-        explicit = self.explicit_config_settings()
         given = self.config_setting
         if given is None:
-            return GuardConfig.from_env(**explicit)
+            return GuardConfig.from_env(**self.explicit_config_settings())
+        explicit = [name for name in CONFIG_SETTINGS if self._get(name) is not None]
         if explicit:
-            names = ", ".join(name for name, field in CONFIG_SETTINGS.items() if field in explicit)
+            names = ", ".join(explicit)
             raise SettingError(
                 f"CLERK_GUARD_CONFIG is set together with {names}: give the configuration one "
                 "way only.",
@@ -269,7 +211,7 @@ class _State:
         self._config: GuardConfig | None = None
         self._guard: Guard | None = None
         self._async_guard: AsyncGuard | None = None
-        self._exempt: tuple[re.Pattern[str], ...] | None = None
+        self._exempt: ExcludedPaths | None = None
         self._user_factory: tuple[UserFactory | None] | None = None
         self._protect_all: bool | None = None
         self._warmed: Guard | None = None
@@ -318,7 +260,7 @@ class _State:
         return value
 
     @property
-    def exempt_paths(self) -> tuple[re.Pattern[str], ...]:
+    def exempt_paths(self) -> ExcludedPaths:
         value = self._exempt
         if value is None:
             value = self._exempt = conf.exempt_paths
@@ -340,7 +282,7 @@ class _State:
             if self._warmed is guard:
                 return
             self._warmed = guard
-        warm(guard)
+        guard.try_warm_up()
 
     def reset(self) -> None:
         """Forget everything built; the next request rebuilds from the current settings."""

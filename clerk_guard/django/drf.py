@@ -22,12 +22,17 @@ from __future__ import annotations
 from typing import Any
 
 # DRF ships no type hints; the ignores stay quiet when djangorestframework-stubs is installed.
-from rest_framework import exceptions  # type: ignore[import-untyped, unused-ignore]
-from rest_framework.authentication import (  # type: ignore[import-untyped, unused-ignore]
-    BaseAuthentication,
-    SessionAuthentication,
-)
-from rest_framework.permissions import BasePermission  # type: ignore[import-untyped, unused-ignore]
+try:
+    from rest_framework import exceptions  # type: ignore[import-untyped, unused-ignore]
+    from rest_framework.authentication import (  # type: ignore[import-untyped, unused-ignore]
+        BaseAuthentication,
+        SessionAuthentication,
+    )
+    from rest_framework.permissions import BasePermission  # type: ignore[import-untyped, unused-ignore]
+except ImportError as exc:  # the extra is not installed: say which one
+    from clerk_guard._extras import missing_extra
+
+    raise missing_extra("clerk_guard.django.drf", "Django REST framework", "drf", exc) from exc
 
 from clerk_guard._claims import SessionAuth
 from clerk_guard._errors import (

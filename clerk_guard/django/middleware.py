@@ -71,8 +71,8 @@ def is_exempt(request: HttpRequest, view_func: Callable[..., Any]) -> bool:
         return True
     if is_preflight(request.META):
         return True
-    path = request.path_info
-    return any(pattern.fullmatch(path) for pattern in state.exempt_paths)
+    exempt = state.exempt_paths
+    return bool(exempt) and request.path_info in exempt
 
 
 def _login_not_required(view_func: Callable[..., Any]) -> bool:

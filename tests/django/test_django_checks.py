@@ -45,6 +45,13 @@ def test_valid_settings_pass():
         ({"CLERK_GUARD_AUDIENCE": [""]}, "clerk_guard.E009"),
         ({"CLERK_GUARD_LEEWAY": 3600}, "clerk_guard.E010"),
         ({"CLERK_GUARD_LEEWAY": "five"}, "clerk_guard.E010"),
+        ({"CLERK_GUARD_LEEWAY": "2"}, "clerk_guard.E010"),
+        # Settings of the table without an id of their own: "any other invalid value".
+        ({"CLERK_GUARD_JWKS_TTL": "soon"}, "clerk_guard.E011"),
+        ({"CLERK_GUARD_JWKS_MAX_BACKOFF": 600}, "clerk_guard.E011"),
+        ({"CLERK_GUARD_TOKEN_CACHE_SIZE": -1}, "clerk_guard.E011"),
+        ({"CLERK_GUARD_ACCEPT_PENDING": "yes"}, "clerk_guard.E011"),
+        ({"CLERK_GUARD_DEBUG": "yes"}, "clerk_guard.E011"),
         (
             {
                 **NO_KEYS,
@@ -55,11 +62,17 @@ def test_valid_settings_pass():
         ({**NO_KEYS, "CLERK_GUARD_CONFIG": "GuardConfig.from_env"}, "clerk_guard.E012"),
         ({**NO_KEYS, "CLERK_GUARD_CONFIG": dict}, "clerk_guard.E012"),
         ({"CLERK_GUARD_CONFIG": GuardConfig.from_env}, "clerk_guard.E013"),
+        (
+            {**NO_KEYS, "CLERK_GUARD_CONFIG": GuardConfig.from_env, "CLERK_GUARD_JWKS_TTL": 60},
+            "clerk_guard.E013",
+        ),
         ({"CLERK_GUARD_EXEMPT_PATHS": "^/health$"}, "clerk_guard.E014"),
         ({"CLERK_GUARD_EXEMPT_PATHS": ["(unclosed"]}, "clerk_guard.E014"),
+        ({"CLERK_GUARD_EXEMPT_PATHS": [None]}, "clerk_guard.E014"),
         ({"CLERK_GUARD_USER": "tests.django.views.no_such_function"}, "clerk_guard.E015"),
         ({"CLERK_GUARD_USER": 42}, "clerk_guard.E015"),
         ({"CLERK_GUARD_PROTECT_ALL": "yes"}, "clerk_guard.E016"),
+        ({"CLERK_GUARD_PROTECT_ALL": None}, "clerk_guard.E016"),
         ({"CLERK_GUARD_TRANSPORT": object()}, "clerk_guard.E017"),
         ({"CLERK_GUARD_WARM_UP": "yes"}, "clerk_guard.E018"),
         ({"CLERK_GUARD_PROTECT_ALL": True, "MIDDLEWARE": []}, "clerk_guard.W001"),

@@ -21,15 +21,7 @@ def public(request: HttpRequest) -> JsonResponse:
 def me(request: HttpRequest) -> JsonResponse:
     """Protected by the middleware's protect-all mode."""
     auth = request.clerk  # type: ignore[attr-defined]
-    return JsonResponse(
-        {
-            "user_id": auth.user_id,
-            "session_id": auth.session_id,
-            "org_id": auth.org_id,
-            "org_role": auth.org_role,
-            "org_permissions": list(auth.org_permissions),
-        }
-    )
+    return JsonResponse(auth.summary())
 
 
 @clerk_required(role="org:admin")
