@@ -397,7 +397,7 @@ def _explain_type(ctx: _Context) -> tuple[str, str]:
 
 def _explain_kid(ctx: _Context) -> tuple[str, str]:
     kid = ctx.header.get("kid") if ctx.header else None
-    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the key set"
+    url = _jwks_url(ctx, "the key set")
     if kid is None:
         cause = "The token has no kid header, so no key of the JWKS can be chosen."
     else:
@@ -412,12 +412,24 @@ def _explain_kid(ctx: _Context) -> tuple[str, str]:
     )
 
 
+def _jwks_url(ctx: _Context, otherwise: str = "the JWKS URL") -> str:
+    return ctx.guard.jwks.url if ctx.guard.jwks is not None else otherwise
+
+
+def _not_loaded(ctx: _Context, url: str, why: str = "") -> str:
+    """The cause line of every key-fetch failure."""
+    why = f" {why}" if why else ""
+    return (
+        f"The keys could not be loaded from {url}: {ctx.error.message}{why} The middleware "
+        "answers 503 with Retry-After until they can be."
+    )
+
+
 def _explain_fetch(ctx: _Context) -> tuple[str, str]:
-    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the JWKS URL"
+    url = _jwks_url(ctx)
     where = _FETCH_HELP[ctx.config.key_source]
     return (
-        f"The keys could not be loaded from {url}: {ctx.error.message} The middleware answers "
-        "503 with Retry-After until they can be.",
+        _not_loaded(ctx, url),
         f"Check that this machine can reach {url} ({where}): network, firewall, proxy, DNS. "
         "Behind an egress proxy, set HTTPS_PROXY (the key fetch honours HTTPS_PROXY, "
         "HTTP_PROXY, ALL_PROXY and NO_PROXY). "
@@ -427,7 +439,7 @@ def _explain_fetch(ctx: _Context) -> tuple[str, str]:
 
 
 def _explain_tls(ctx: _Context) -> tuple[str, str]:
-    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the JWKS URL"
+    url = _jwks_url(ctx)
     if "certificate verify failed" in ctx.error.message:
         why = (
             "The certificate it presented failed verification: signed by a CA this process "
@@ -437,8 +449,7 @@ def _explain_tls(ctx: _Context) -> tuple[str, str]:
     else:
         why = "The TLS handshake failed: is it https on that port?"
     return (
-        f"The keys could not be loaded from {url}: {ctx.error.message} {why} The middleware "
-        "answers 503 with Retry-After until they can be.",
+        _not_loaded(ctx, url, why),
         "Give this process the CA that signs the certificate: SSL_CERT_FILE (a PEM bundle) or "
         "SSL_CERT_DIR (a hashed directory), read as httpx reads them when the guard is built, "
         "or GuardConfig(ssl_context=ssl.create_default_context(cafile=...)), which takes "
@@ -448,11 +459,11 @@ def _explain_tls(ctx: _Context) -> tuple[str, str]:
 
 
 def _explain_proxy(ctx: _Context) -> tuple[str, str]:
-    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the JWKS URL"
+    url = _jwks_url(ctx)
     return (
-        f"The keys could not be loaded from {url}: {ctx.error.message} The proxy named by "
-        "the environment is unreachable or refused the request. The middleware answers 503 "
-        "with Retry-After until the keys can be loaded.",
+        _not_loaded(
+            ctx, url, "The proxy named by the environment is unreachable or refused the request."
+        ),
         "Check the proxy in HTTPS_PROXY (or HTTP_PROXY, ALL_PROXY) is up and lets this "
         f"machine reach {_host(url) or url}; if this host should be reached directly, add it "
         "to NO_PROXY; or unset the proxy variables.",
@@ -460,7 +471,7 @@ def _explain_proxy(ctx: _Context) -> tuple[str, str]:
 
 
 def _explain_not_jwks(ctx: _Context) -> tuple[str, str]:
-    url = ctx.guard.jwks.url if ctx.guard.jwks is not None else "the JWKS URL"
+    url = _jwks_url(ctx)
     return (
         f"{url} answered, but not with a usable key set: {ctx.error.message}",
         "Point CLERK_JWKS_URL at https://<your Frontend API>/.well-known/jwks.json, or unset it: "
