@@ -56,6 +56,8 @@ _MACHINE_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 #: categories).
 _SESSION_CATEGORY = "cl_B7d4PD111AAA"
 _SESSION_CATEGORIES = frozenset({_SESSION_CATEGORY, "cl_I7d4PD111III"})
+_new_tuple = tuple.__new__
+_decode, _canonical = _b64.decode, _b64.canonical
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -91,12 +93,13 @@ def _is_audience(value: object) -> bool:
     return type(value) is list and bool(value) and all(type(item) is str for item in value)
 
 
-def _is_ijson(raw: bytes, value: object) -> bool:
-    """Whether decoded JSON holds no unpaired UTF-16 surrogate (RFC 7493 §2.1), given the bytes
+def _is_ijson(text: str, value: object) -> bool:
+    """Whether decoded JSON holds no unpaired UTF-16 surrogate (RFC 7493 §2.1), given the text
     it was decoded from. UTF-8 cannot encode a surrogate, so one can only come from a ``\\u``
-    escape: without a backslash followed by ``u`` in the bytes (every Clerk token), nothing is
-    walked."""
-    if b"\\u" not in raw:
+    escape: without a backslash followed by ``u`` in the text (every Clerk token), nothing is
+    walked. (The text, not the bytes: ``in`` on bytes first tries the operand as an integer,
+    and pays for a raised and cleared TypeError.)"""
+    if "\\u" not in text:
         return True
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -155,13 +158,14 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
         ``token-type-mismatch``.
     """
     try:
-        raw = _b64.decode(segment)
+        raw = _decode(segment)
     except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
         raise _invalid("The token header is not unpadded base64url.") from None
-    if not _b64.canonical(segment):
+    if not _canonical(segment):
         raise _invalid("The token header is not canonical base64url.")
     try:
-        header = _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        header = _DECODER.decode(text)
     except TokenInvalidError:
         raise  # a number out of range
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -184,7 +188,7 @@ def _check_header(segment: str) -> tuple[dict[str, Any], str | None]:
     forbidden = _FORBIDDEN_HEADERS.intersection(header)
     if forbidden:
         raise _invalid(f"Header {min(forbidden)!r} is not allowed.")
-    if not _is_ijson(raw, header):
+    if not _is_ijson(text, header):
         raise _invalid("The token header holds an unpaired surrogate (not I-JSON).")
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid):
@@ -290,14 +294,18 @@ class Verifier:
         # The signature segment, strictly decoded, and canonical: a final character with unused
         # low bits set decodes to the same bytes, and would let one signed token exist in
         # several spellings (the other segments are checked likewise).
-        if not _b64.canonical(signature_segment):
+        if not _canonical(signature_segment):
             raise _invalid("The signature segment is not canonical base64url.")
         try:
-            signature = _b64.decode(signature_segment)
+            signature = _decode(signature_segment)
         except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
             raise _invalid("The signature segment is not unpadded base64url.") from None
         signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
-        return TokenParts(checked[0], checked[1], signing_input, signature, payload_segment)
+        # tuple.__new__ rather than TokenParts(...): the named tuple's own constructor is a
+        # Python function, and this runs for every new token.
+        return _new_tuple(
+            TokenParts, (checked[0], checked[1], signing_input, signature, payload_segment)
+        )
 
     def signed_claims(self, parts: TokenParts, key: RSAPublicKey) -> dict[str, Any]:
         """Check the signature with ``key``, then decode the payload: the claims, trusted from
@@ -313,10 +321,10 @@ class Verifier:
         except InvalidSignature:
             raise _invalid("Signature does not verify.", "token-invalid-signature") from None
         segment = parts.payload_segment
-        if not _b64.canonical(segment):
+        if not _canonical(segment):
             raise _invalid("The token payload is not canonical base64url.")
         try:
-            raw = _b64.decode(segment)
+            raw = _decode(segment)
         except binascii.Error:  # the segment is ASCII: read() checked it
             raise _invalid("The token payload is not unpadded base64url.") from None
         # raw_decode() skips decode()'s whitespace handling: a token's JSON never has any, and
@@ -335,7 +343,7 @@ class Verifier:
             raise _invalid("The token payload is not JSON.") from None
         if type(claims) is not dict:
             raise _invalid("The token payload is not a JSON object.")
-        if not _is_ijson(raw, claims):
+        if not _is_ijson(text, claims):
             raise _invalid("The token payload holds an unpaired surrogate (not I-JSON).")
         return claims
 
