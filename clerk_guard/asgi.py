@@ -24,12 +24,18 @@ from typing import Any
 
 import httpx
 
-from ._claims import SessionAuth
-from ._config import GuardConfig
-from ._errors import ClerkGuardError, SessionPendingError, TokenMissingError
-from ._guard import AsyncGuard, build_guard, missing_token
-from ._http import ErrorResponse, error_response
-from ._paths import ExcludedPaths
+from clerk_guard import (
+    AsyncGuard,
+    ClerkGuardError,
+    ErrorResponse,
+    GuardConfig,
+    SessionAuth,
+    SessionPendingError,
+    TokenMissingError,
+    error_response,
+    missing_token,
+)
+from clerk_guard.adapter import ExcludedPaths, build_guard
 
 __all__ = [
     "GUARD_KEY",

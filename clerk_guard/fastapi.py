@@ -45,15 +45,21 @@ try:
     from starlette.requests import HTTPConnection, Request
     from starlette.responses import Response
 except ImportError as exc:  # the extra is not installed: say which one
-    from ._extras import missing_extra
+    from clerk_guard.adapter import missing_extra
 
     raise missing_extra("clerk_guard.fastapi", "FastAPI", "fastapi", exc) from exc
 
-from ._claims import SessionAuth
-from ._config import GuardConfig
-from ._errors import ClerkGuardError
-from ._guard import AsyncGuard, build_guard, check_requirements
-from ._http import ErrorResponse, error_response
+from clerk_guard import (
+    AsyncGuard,
+    ClerkGuardError,
+    ErrorResponse,
+    GuardConfig,
+    SessionAuth,
+    check_requirements,
+    error_response,
+)
+from clerk_guard.adapter import build_guard
+
 from .asgi import WS_POLICY_VIOLATION, authenticate_scope, route_path, scope_debug
 from .starlette import render_error
 

@@ -31,17 +31,24 @@ try:
     from flask import Blueprint, Flask, Request, Response, current_app, g, request
     from werkzeug.local import LocalProxy
 except ImportError as exc:  # the extra is not installed: say which one
-    from ._extras import missing_extra
+    from clerk_guard.adapter import missing_extra
 
     raise missing_extra("clerk_guard.flask", "Flask", "flask", exc) from exc
 
-from ._claims import SessionAuth
-from ._config import GuardConfig
-from ._errors import ClerkGuardError, ConfigurationError, PermissionDeniedError
-from ._guard import Guard, build_guard, check_requirements, missing_token
-from ._http import error_response, log_failure
-from ._paths import ExcludedPaths
-from ._settings import parse, read_settings
+from clerk_guard import (
+    ClerkGuardError,
+    ConfigurationError,
+    Guard,
+    GuardConfig,
+    PermissionDeniedError,
+    SessionAuth,
+    check_requirements,
+    error_response,
+    log_failure,
+    missing_token,
+)
+from clerk_guard.adapter import ExcludedPaths, build_guard, parse, read_settings
+
 from .wsgi import header_lines, is_preflight
 
 if TYPE_CHECKING:

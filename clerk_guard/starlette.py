@@ -46,15 +46,21 @@ try:
     from starlette.requests import HTTPConnection
     from starlette.responses import Response
 except ImportError as exc:  # the extra is not installed: say which one
-    from ._extras import missing_extra
+    from clerk_guard.adapter import missing_extra
 
     raise missing_extra("clerk_guard.starlette", "Starlette", "starlette", exc) from exc
 
-from ._claims import SessionAuth
-from ._config import GuardConfig
-from ._errors import ClerkGuardError, TokenInvalidError
-from ._guard import AsyncGuard, build_guard
-from ._http import ErrorResponse, error_response
+from clerk_guard import (
+    AsyncGuard,
+    ClerkGuardError,
+    ErrorResponse,
+    GuardConfig,
+    SessionAuth,
+    TokenInvalidError,
+    error_response,
+)
+from clerk_guard.adapter import build_guard
+
 from .asgi import GUARD_KEY, SCOPE_KEY, authenticate_scope, route_path, scope_debug
 
 __all__ = [

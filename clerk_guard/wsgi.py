@@ -18,13 +18,16 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._claims import SessionAuth
-from ._config import GuardConfig
-from ._errors import ClerkGuardError
-from ._guard import Guard, build_guard
-from ._http import ErrorResponse, error_response
-from ._paths import ExcludedPaths
-from ._tokens import split_joined_authorization
+from clerk_guard import (
+    ClerkGuardError,
+    ErrorResponse,
+    Guard,
+    GuardConfig,
+    SessionAuth,
+    error_response,
+    split_joined_authorization,
+)
+from clerk_guard.adapter import ExcludedPaths, build_guard
 
 if TYPE_CHECKING:
     import httpx

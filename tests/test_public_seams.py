@@ -423,3 +423,39 @@ def test_checker_tells_documented_names():
         "bare": False,
         "described": True,
     }
+
+
+def underscore_modules_taken(source: str, module: str, *, is_package: bool = False) -> list[str]:
+    """The core's underscore modules that ``source`` (module ``module``) imports from."""
+    core = {module_name(p) for p in core_files()} - {"clerk_guard"}
+    taken = (
+        _resolve(module, is_package, node)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+    )
+    return [target for target in taken if target in core]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [PACKAGE / name for name in ADAPTERS] + sorted((PACKAGE / "django").glob("*.py")),
+    ids=lambda path: str(path.relative_to(PACKAGE.parent)),
+)
+def test_adapters_import_the_core_through_its_public_modules(path):
+    """An adapter takes the core from ``clerk_guard`` and ``clerk_guard.adapter`` only, never
+    from an underscore module of the core, as an adapter outside the package would."""
+    source = path.read_text(encoding="utf-8")
+    taken = underscore_modules_taken(
+        source, module_name(path), is_package=path.name == "__init__.py"
+    )
+    assert taken == []
+
+
+def test_underscore_module_imports_are_found():
+    """The check above sees relative and absolute imports of the core's underscore modules."""
+    source = "from ._guard import build_guard\nfrom clerk_guard._paths import ExcludedPaths\n"
+    assert underscore_modules_taken(source, "clerk_guard.asgi") == [
+        "clerk_guard._guard",
+        "clerk_guard._paths",
+    ]
+    assert underscore_modules_taken("from clerk_guard.adapter import build_guard", "x") == []

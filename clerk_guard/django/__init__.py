@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 try:
     import django  # noqa: F401 - only to fail early, naming the extra
 except ImportError as exc:  # the extra is not installed: say which one
-    from clerk_guard._extras import missing_extra
+    from clerk_guard.adapter import missing_extra
 
     raise missing_extra("clerk_guard.django", "Django", "django", exc) from exc
 

@@ -12,16 +12,19 @@ from django.apps import apps
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
-from clerk_guard import asgi, wsgi
-from clerk_guard._claims import SessionAuth
-from clerk_guard._errors import (
+from clerk_guard import (
     ClerkGuardError,
+    ErrorResponse,
     PermissionDeniedError,
+    SessionAuth,
     SessionPendingError,
     TokenMissingError,
+    asgi,
+    check_requirements,
+    error_response,
+    missing_token,
+    wsgi,
 )
-from clerk_guard._guard import check_requirements, missing_token
-from clerk_guard._http import ErrorResponse, error_response
 from clerk_guard.django.conf import state
 from clerk_guard.django.users import AnonymousClerkUser, ClerkUser
 

@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from clerk_guard._errors import ConfigurationError
+from clerk_guard import ConfigurationError
 from clerk_guard.django.conf import SettingError, conf
 
 __all__ = ["HINTS", "check_settings", "error_id"]

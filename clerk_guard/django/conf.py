@@ -26,11 +26,8 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from clerk_guard._config import GuardConfig
-from clerk_guard._errors import ConfigurationError
-from clerk_guard._guard import AsyncGuard, Guard
-from clerk_guard._paths import ExcludedPaths
-from clerk_guard._settings import PREFIX, SETTINGS, parse, read_settings
+from clerk_guard import AsyncGuard, ConfigurationError, Guard, GuardConfig
+from clerk_guard.adapter import PREFIX, SETTINGS, ExcludedPaths, parse, read_settings
 
 __all__ = ["ClerkGuardSettings", "SettingError", "conf", "state"]
 

@@ -30,20 +30,20 @@ try:
     )
     from rest_framework.permissions import BasePermission  # type: ignore[import-untyped, unused-ignore]
 except ImportError as exc:  # the extra is not installed: say which one
-    from clerk_guard._extras import missing_extra
+    from clerk_guard.adapter import missing_extra
 
     raise missing_extra("clerk_guard.django.drf", "Django REST framework", "drf", exc) from exc
 
-from clerk_guard._claims import SessionAuth
-from clerk_guard._errors import (
+from clerk_guard import (
     AuthenticationError,
     ClerkGuardError,
     KeysUnavailableError,
     PermissionDeniedError,
+    SessionAuth,
     SessionPendingError,
+    check_requirements,
+    error_response,
 )
-from clerk_guard._guard import check_requirements
-from clerk_guard._http import error_response
 from clerk_guard.django._request import CLERK_USER, ERROR, authenticate
 from clerk_guard.django.conf import state
 

@@ -36,7 +36,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
-from clerk_guard._errors import ConfigurationError
+from clerk_guard import ConfigurationError
 from clerk_guard.django._request import aauthenticate, attach, authenticate, refusal, to_response
 from clerk_guard.django.conf import conf, state
 from clerk_guard.wsgi import is_preflight

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from clerk_guard._claims import SessionAuth
+from clerk_guard import SessionAuth
 
 __all__ = ["AnonymousClerkUser", "ClerkUser"]
 
